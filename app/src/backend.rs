@@ -1,0 +1,32 @@
+//! The contract between server functions and the server (ssr only). The server implements
+//! it with the same services its REST handlers call and provides it as context.
+
+use std::sync::Arc;
+
+use decnet_common::dto::{ChangePasswordResponse, LoginResponse, Me};
+use http::request::Parts;
+
+/// A failed call: the HTTP status the REST API would answer and its `detail`.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub status: u16,
+    pub detail: String,
+}
+
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The caller, or a 401 failure when not signed in.
+    async fn me(&self, req: &Parts) -> Result<Me, Failure>;
+    async fn login(&self, req: &Parts, username: String, password: String) -> Result<LoginResponse, Failure>;
+    async fn change_password(
+        &self,
+        req: &Parts,
+        old_password: String,
+        new_password: String,
+    ) -> Result<ChangePasswordResponse, Failure>;
+    async fn logout(&self, req: &Parts) -> Result<(), Failure>;
+    /// The `Set-Cookie` value for a session token (empty clears it).
+    fn session_cookie(&self, token: &str) -> String;
+}
+
+pub type SharedBackend = Arc<dyn Backend>;

@@ -1,0 +1,206 @@
+//! Wire types shared by the REST API, the server functions and the browser.
+//!
+//! One type per payload: the server serialises exactly what the UI deserialises, so the two
+//! cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// What a user may do. Admins change things; viewers read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// The signed-in user as the UI sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub uuid: String,
+    pub username: String,
+    pub role: Role,
+    pub must_change_password: bool,
+}
+
+/// The body of every error response: `{"detail": "..."}` (plus `error_id` on a 500).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub must_change_password: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+/// `200` of change-password: the old token is revoked, this one replaces it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangePasswordResponse {
+    pub message: String,
+    pub access_token: String,
+    pub token_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    /// `ok` when the database answers, `degraded` when it does not.
+    pub status: String,
+    /// `ok`, or `error: <reason>`.
+    pub db: String,
+    /// `ok`, or `unreachable: <reason>`.
+    pub docker: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDto {
+    pub uuid: String,
+    pub username: String,
+    pub role: Role,
+    pub must_change_password: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    pub new_password: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageResponse {
+    pub message: String,
+}
+
+/// `GET /config`: `users` only for admins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigResponse {
+    pub role: Role,
+    pub deployment_limit: u32,
+    pub global_mutation_interval: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<UserDto>>,
+}
+
+/// The rules a username must follow; the same check runs in the browser and on the server.
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
+/// Password policy (NIST 800-63B style: length over composition). Returns why it is weak.
+pub fn password_weakness(username: &str, password: &str) -> Option<&'static str> {
+    let chars = password.chars().count();
+    if chars < 12 {
+        return Some("Password must be at least 12 characters long");
+    }
+    if password.len() > 256 {
+        return Some("Password must be at most 256 bytes long");
+    }
+    if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
+        return Some("Password must not contain the username");
+    }
+    let mut distinct: Vec<char> = password.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 5 {
+        return Some("Password must use at least 5 different characters");
+    }
+    const COMMON: [&str; 6] = [
+        "password1234",
+        "123456789012",
+        "qwertyuiopas",
+        "changemechangeme",
+        "administrator",
+        "letmeinletmein",
+    ];
+    if COMMON.contains(&password.to_lowercase().as_str()) {
+        return Some("Password is too common");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_password_is_weak() {
+        assert!(password_weakness("admin", "short").is_some());
+    }
+
+    #[test]
+    fn password_containing_username_is_weak() {
+        assert!(password_weakness("admin", "xxADMINxx1234").is_some());
+    }
+
+    #[test]
+    fn long_varied_password_is_accepted() {
+        assert_eq!(password_weakness("admin", "correct horse battery"), None);
+    }
+
+    #[test]
+    fn usernames_follow_one_rule() {
+        assert!(valid_username("alice.b-1@corp"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("has space"));
+        assert!(!valid_username(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn role_round_trips() {
+        for r in [Role::Admin, Role::Viewer] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! The schema of decnet's database, as ordered SeaORM migrations. Runs at start-up.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_auth;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_auth::Migration)]
+    }
+}

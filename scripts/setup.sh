@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what decnet needs and is missing. Idempotent: a second run changes nothing.
+#   scripts/setup.sh run   -> what `make run` needs (Rust targets)
+#   scripts/setup.sh test  -> plus Docker, Chromium and chromedriver, and a running dockerd
+set -euo pipefail
+mode="${1:-run}"
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if ! have cargo; then
+  echo "setup: cargo not found; install Rust with rustup first (https://rustup.rs)" >&2
+  exit 1
+fi
+
+installed_targets=$(rustup target list --installed 2>/dev/null || true)
+for t in wasm32-unknown-unknown x86_64-unknown-linux-musl; do
+  grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
+done
+
+if [ "$mode" = test ]; then
+  have dockerd || need_apt+=(docker.io)
+  have chromium || need_apt+=(chromium)
+  have chromedriver || need_apt+=(chromium-driver)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "setup: installing ${need_apt[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  fi
+  if ! docker version >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "setup: starting dockerd"
+    $SUDO sh -c 'setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &'
+    for _ in $(seq 1 60); do
+      docker version >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    docker version >/dev/null 2>&1 || { echo "setup: dockerd did not come up; see /var/log/dockerd.log" >&2; exit 1; }
+  fi
+fi

@@ -1,0 +1,28 @@
+//! The REST API under `/api/v1`. Handlers are thin: authorise (extractor), parse (extractor),
+//! call the service, shape the response.
+
+mod auth_routes;
+mod config_routes;
+pub mod extract;
+
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(crate::health::health))
+        .route("/auth/login", post(auth_routes::login))
+        .route("/auth/change-password", post(auth_routes::change_password))
+        .route("/auth/logout", post(auth_routes::logout))
+        .route("/auth/me", get(auth_routes::me))
+        .route("/config", get(config_routes::get_config))
+        .route("/config/deployment-limit", put(config_routes::put_deployment_limit))
+        .route("/config/global-mutation-interval", put(config_routes::put_global_interval))
+        .route("/config/users", get(config_routes::list_users).post(config_routes::create_user))
+        .route("/config/users/{uuid}/role", put(config_routes::set_role))
+        .route("/config/users/{uuid}/reset-password", put(config_routes::reset_password))
+        .route("/config/users/{uuid}", delete(config_routes::delete_user))
+        .fallback(extract::not_found)
+}

@@ -1,0 +1,55 @@
+//! Command-line and environment configuration of `decnet serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "DECNET_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the generated JWT secret.
+    #[arg(long, env = "DECNET_DATA_DIR", default_value = "./decnet-data")]
+    pub data_dir: PathBuf,
+    /// Database URL (sqlite://... or postgres://...). Default: SQLite in the data dir.
+    #[arg(long = "db", env = "DECNET_DB_URL")]
+    pub db_url: Option<String>,
+    /// Directory holding the built site (`pkg/decnet.js`, `.wasm`, `.css`).
+    #[arg(long, env = "DECNET_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// Username of the bootstrap admin, created when no user exists.
+    #[arg(long, env = "DECNET_ADMIN_USER", default_value = "admin")]
+    pub admin_user: String,
+    /// Password of the bootstrap admin; generated and printed once when unset.
+    #[arg(long, env = "DECNET_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// HS256 secret for session tokens (at least 32 bytes); generated into the data dir when unset.
+    #[arg(long, env = "DECNET_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    #[arg(long, env = "DECNET_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+}
+
+impl ServeConfig {
+    /// A config for tests and tools: everything default under `data_dir`.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            db_url: None,
+            site_root: PathBuf::from("target/site"),
+            admin_user: "admin".into(),
+            admin_password: None,
+            jwt_secret: None,
+            cookie_secure: false,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.db_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("decnet.db").display()),
+        }
+    }
+}

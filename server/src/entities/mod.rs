@@ -1,0 +1,5 @@
+//! SeaORM entities, one module per table (the schema itself lives in `migrations`).
+
+pub mod revoked_token;
+pub mod setting;
+pub mod user;

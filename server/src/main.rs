@@ -1,0 +1,57 @@
+//! `decnet`: the fleet control plane of a honeypot deception network.
+
+use clap::{Parser, Subcommand};
+use decnet_server::ServeConfig;
+
+#[derive(Parser)]
+#[command(name = "decnet", version, about = "Fleet control plane of a honeypot deception network")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API and the web console.
+    Serve(ServeConfig),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("decnet: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(cfg) => rt.block_on(serve(cfg)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("decnet: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let server = decnet_server::build(cfg).await?;
+    let addr = server.local_addr()?;
+    println!("decnet listening on http://{addr}");
+    if let Some(pw) = &server.generated_admin_password {
+        // Printed once, on stdout only: it is never stored in clear or logged.
+        println!("bootstrap admin: user '{}', password '{pw}' (you must change it at first sign-in)", server.admin_user);
+    }
+    server.run().await?;
+    Ok(())
+}

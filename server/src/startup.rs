@@ -1,0 +1,105 @@
+//! Building the application from its configuration, and serving it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::backend::SharedBackend;
+use app::{shell, App};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::auth::{anyhow_lite, load_or_create_secret, AuthService};
+use crate::config::ServeConfig;
+use crate::state::{AppState, Core};
+use crate::ui::UiBackend;
+
+/// A built, bound, not yet serving application.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    /// Set when the bootstrap admin's password was generated: print it once.
+    pub generated_admin_password: Option<String>,
+    pub admin_user: String,
+    pub state: AppState,
+}
+
+/// Data dir, database (migrated), secret, bootstrap admin, routes, listener.
+pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("creating data dir {}: {e}", cfg.data_dir.display()))?;
+    let db = crate::db::connect(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;
+    let secret = load_or_create_secret(&cfg.data_dir, cfg.jwt_secret.as_deref())?;
+    let auth = AuthService::new(db.clone(), &secret)?;
+    let generated = auth.bootstrap_admin(&cfg.admin_user, cfg.admin_password.as_deref()).await?;
+    let core = Arc::new(Core { db, auth, cookie_secure: cfg.cookie_secure });
+
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("binding {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let leptos_options = LeptosOptions::builder()
+        .output_name("decnet")
+        .site_root(cfg.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState { core: core.clone(), leptos_options };
+    let router = router(state.clone());
+    Ok(Server { listener, router, generated_admin_password: generated, admin_user: cfg.admin_user, state })
+}
+
+fn router(state: AppState) -> Router {
+    let backend: SharedBackend = Arc::new(UiBackend(state.core.clone()));
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .nest("/api/v1", crate::api::router())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // 512 KiB of INI plus JSON escaping.
+        .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}
+
+impl Server {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until ctrl-c / SIGTERM.
+    pub async fn run(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,5 @@
+//! API tests: the real server on a random port, a fresh SQLite file per test, plain HTTP.
+
+mod auth;
+mod config;
+mod helpers;

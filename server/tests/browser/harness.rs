@@ -1,0 +1,111 @@
+//! Starting chromedriver + Chromium, and the few waits the tests need.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use decnet_server::ServeConfig;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The built site; the tests refuse to run against a missing bundle rather than pass blindly.
+pub fn site_root() -> PathBuf {
+    let root = workspace_root().join("target/site");
+    assert!(
+        root.join("pkg/decnet.wasm").exists(),
+        "no WASM bundle in {}: run `cargo run -p xtask -- site` (make test does)",
+        root.display()
+    );
+    root
+}
+
+pub async fn start_browser() -> Browser {
+    let port = free_port();
+    let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let driver = Command::new(&driver_bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {driver_bin} (apt-get install chromium-driver): {e}"));
+    let profile = tempfile::tempdir().expect("profile dir");
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,800",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().cloned().unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        match ClientBuilder::rustls()
+            .expect("rustls")
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("connecting to chromedriver: {e}"),
+        }
+    };
+    Browser { client, driver, _profile: profile }
+}
+
+/// The real server serving the real bundle.
+pub async fn start_server(admin_password: &str) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("data dir");
+    let mut cfg = ServeConfig::for_data_dir(dir.path());
+    cfg.admin_password = Some(admin_password.into());
+    cfg.site_root = site_root();
+    let server = decnet_server::build(cfg).await.expect("build server");
+    let addr = server.local_addr().expect("addr");
+    tokio::spawn(server.run());
+    (format!("http://{addr}"), dir)
+}
+
+pub async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+}
+
+pub async fn screenshot(c: &Client, name: &str) {
+    let dir = workspace_root().join("target/screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+    }
+}

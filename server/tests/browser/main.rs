@@ -1,0 +1,9 @@
+//! Browser tests: real headless Chromium (through chromedriver) against the real server,
+//! with the real WASM bundle from `target/site` (built by `cargo run -p xtask -- site`).
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+mod harness;
+
+mod foundation;
