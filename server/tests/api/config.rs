@@ -56,7 +56,7 @@ async fn global_mutation_interval_follows_the_pattern() {
 async fn user_administration_keeps_its_rules() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let body = json!({"username": "alice", "password": "alice initial pass", "role": "viewer"});
+    let body = json!({"username": "alice", "password": "first day passphrase", "role": "viewer"});
     let r = app.post("/config/users", Some(&admin), body.clone()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let alice: Value = r.json().await.unwrap();
@@ -79,16 +79,16 @@ async fn user_administration_keeps_its_rules() {
     let r = app.put(&format!("/config/users/{id}/role"), Some(&admin), json!({"role": "admin"})).send().await.unwrap();
     expect_message(r, "User role updated").await;
     let r = app
-        .put(&format!("/config/users/{id}/reset-password"), Some(&admin), json!({"new_password": "alice reset pass 9"}))
+        .put(&format!("/config/users/{id}/reset-password"), Some(&admin), json!({"new_password": "reset passphrase nine"}))
         .send()
         .await
         .unwrap();
     expect_message(r, "Password reset").await;
-    let r = app.login("alice", "alice reset pass 9").await;
+    let r = app.login("alice", "reset passphrase nine").await;
     assert_eq!(r.json::<Value>().await.unwrap()["must_change_password"], true);
     let r = app.delete(&format!("/config/users/{id}"), Some(&admin)).send().await.unwrap();
     expect_message(r, "User deleted").await;
-    expect(app.login("alice", "alice reset pass 9").await, 401, "Incorrect username or password").await;
+    expect(app.login("alice", "reset passphrase nine").await, 401, "Incorrect username or password").await;
 }
 
 async fn expect_message(r: reqwest::Response, message: &str) {

@@ -5,7 +5,7 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
 pub const ADMIN_INITIAL: &str = "initial-admin-secret";
-pub const ADMIN_SETTLED: &str = "settled admin passphrase 42";
+pub const ADMIN_SETTLED: &str = "settled operator passphrase 42";
 
 pub struct TestApp {
     pub base: String,

@@ -42,6 +42,8 @@ pub fn site_root() -> PathBuf {
 }
 
 pub async fn start_browser() -> Browser {
+    // Two TLS backends are linked in; we only speak plain HTTP to chromedriver, pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let port = free_port();
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let driver = Command::new(&driver_bin)
