@@ -204,3 +204,151 @@ mod tests {
         assert_eq!(Role::parse("root"), None);
     }
 }
+
+/// Where a lifecycle row is. Terminal rows never change again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LifecycleStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl LifecycleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleStatus::Pending => "pending",
+            LifecycleStatus::Running => "running",
+            LifecycleStatus::Succeeded => "succeeded",
+            LifecycleStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed].into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, LifecycleStatus::Succeeded | LifecycleStatus::Failed)
+    }
+}
+
+/// What a lifecycle row does to its decky.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Deploy,
+    Mutate,
+    Teardown,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Deploy => "deploy",
+            Operation::Mutate => "mutate",
+            Operation::Teardown => "teardown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Deploy, Self::Mutate, Self::Teardown].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The step a running operation is in, for progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Image,
+    Network,
+    Base,
+    Services,
+    Verify,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Image => "image",
+            Stage::Network => "network",
+            Stage::Base => "base",
+            Stage::Services => "services",
+            Stage::Verify => "verify",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Image, Self::Network, Self::Base, Self::Services, Self::Verify]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// One lifecycle row on the wire; timestamps are RFC 3339 UTC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRow {
+    pub id: String,
+    pub decky_name: String,
+    pub host_uuid: String,
+    pub operation: Operation,
+    pub status: LifecycleStatus,
+    pub stage: Option<Stage>,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleResponse {
+    pub rows: Vec<LifecycleRow>,
+}
+
+/// `202` of deploy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployResponse {
+    pub message: String,
+    pub mode: String,
+    pub lifecycle_ids: Vec<String>,
+}
+
+/// `202` of mutate and teardown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedResponse {
+    pub lifecycle_ids: Vec<String>,
+}
+
+/// One decky of `GET /deckies`: its desired state and what the runner last did with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeckyDto {
+    pub name: String,
+    pub ip: String,
+    pub mac: Option<String>,
+    pub hostname: String,
+    pub distro: String,
+    pub archetype: Option<String>,
+    pub nmap_os: String,
+    pub services: Vec<String>,
+    pub service_config: crate::persona::ServiceConfig,
+    /// Minutes, or `null`: never mutated automatically.
+    pub mutate_interval: Option<u32>,
+    pub last_mutated: Option<String>,
+    /// `deploying`, `running`, `failed`, `mutating`, `tearing_down`, `teardown_failed`.
+    pub state: String,
+    /// The latest lifecycle row of this decky, if any.
+    pub last_operation: Option<LifecycleRow>,
+}
+
+/// A change of a lifecycle row, as published on `decky.<name>.lifecycle`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    pub lifecycle_id: String,
+    pub operation: Operation,
+    pub status: LifecycleStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -149,7 +149,7 @@ impl IntervalSetting {
         if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
             return match parse_digits(t) {
                 Some(0) => Err(IntervalError(format!(
-                    "mutate_interval='{t}' must be at least 1 minute; use off to disable"
+                    "'{t}' is not valid: use at least 1 minute, or off to disable"
                 ))),
                 Some(m) => Ok(IntervalSetting::Every(
                     MutateInterval::from_minutes(m).ok_or_else(|| too_long(t))?,
@@ -162,8 +162,7 @@ impl IntervalSetting {
             .map_err(|bad| match bad {
                 Bad::TooLong => too_long(t),
                 Bad::Malformed => IntervalError(format!(
-                    "mutate_interval='{}' is not valid: use minutes (60), <n>m/d/M/y (30m, 1d) \
-                     or off",
+                    "'{}' is not valid: use minutes (60), <n>m/d/M/y (30m, 1d) or off",
                     shown(t)
                 )),
             })

@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn enums_match_any_case_and_store_the_listed_spelling() {
         let f = field(FieldType::Enum {
-            values: Cow::Borrowed(&[Cow::Borrowed("none"), Cow::Borrowed("wordpress")]),
+            values: Cow::Owned(vec!["none".into(), "wordpress".into()]),
         });
         assert_eq!(
             f.parse_value("WordPress"),

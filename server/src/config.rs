@@ -29,6 +29,16 @@ pub struct ServeConfig {
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     #[arg(long, env = "DECNET_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
+    /// The static decoy binary packaged into the decoy image (default: beside `decnet`, then
+    /// `target/x86_64-unknown-linux-musl/release/decnet-decoy`).
+    #[arg(long, env = "DECNET_DECOY_BIN")]
+    pub decoy_binary: Option<PathBuf>,
+    /// Deckies the runner works on at once.
+    #[arg(long, env = "DECNET_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds after which an unfinished lifecycle row is failed by the watchdog.
+    #[arg(long, env = "DECNET_OP_DEADLINE", default_value_t = 600)]
+    pub op_deadline: u64,
 }
 
 impl ServeConfig {
@@ -43,6 +53,9 @@ impl ServeConfig {
             admin_password: None,
             jwt_secret: None,
             cookie_secure: false,
+            decoy_binary: None,
+            concurrency: 4,
+            op_deadline: 600,
         }
     }
 

@@ -3,15 +3,21 @@
 
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod entities;
 pub mod error;
+pub mod fleet;
 pub mod health;
+pub mod lifecycle;
+pub mod runner;
 pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod ui;
+pub mod watch;
 
 pub use config::ServeConfig;
-pub use startup::{build, Server};
+pub use startup::{build, build_with_engine, Server};

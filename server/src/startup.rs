@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use app::backend::SharedBackend;
 use app::{shell, App};
@@ -15,7 +16,12 @@ use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{anyhow_lite, load_or_create_secret, AuthService};
+use crate::bus::Bus;
 use crate::config::ServeConfig;
+use crate::engine::docker::DockerEngine;
+use crate::engine::Engine;
+use crate::fleet::FleetService;
+use crate::runner::{Runner, RunnerConfig};
 use crate::state::{AppState, Core};
 use crate::ui::UiBackend;
 
@@ -29,15 +35,62 @@ pub struct Server {
     pub state: AppState,
 }
 
-/// Data dir, database (migrated), secret, bootstrap admin, routes, listener.
+/// Data dir, database (migrated), secret, bootstrap admin, the Docker engine, runner
+/// (recovered, watched), routes, listener.
 pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
+    let decoy = cfg.decoy_binary.clone().unwrap_or_else(crate::engine::image::default_decoy_path);
+    let mut docker = None;
+    let server = build_with(cfg, |host| {
+        let engine = Arc::new(DockerEngine::new(decoy, host.to_owned()));
+        docker = Some(engine.clone());
+        engine
+    })
+    .await?;
+    let docker = docker.ok_or("engine not built")?;
+    let runner = server.state.core.fleet.runner().clone();
+    tokio::spawn(crate::watch::base_restarts(docker, runner.clone()));
+    tokio::spawn(async move {
+        match runner.remove_orphans().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed the containers of {n} orphan decky/ies"),
+            Err(e) => tracing::warn!("orphan sweep skipped: {e}"),
+        }
+    });
+    Ok(server)
+}
+
+/// [`build`] with any engine (tests drive the runner's state machine with a double).
+pub async fn build_with_engine(cfg: ServeConfig, engine: Arc<dyn Engine>) -> anyhow_lite::Result<Server> {
+    build_with(cfg, |_| engine).await
+}
+
+/// `make_engine` gets this server's host uuid.
+async fn build_with(
+    cfg: ServeConfig,
+    make_engine: impl FnOnce(&str) -> Arc<dyn Engine>,
+) -> anyhow_lite::Result<Server> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("creating data dir {}: {e}", cfg.data_dir.display()))?;
     let db = crate::db::connect(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;
     let secret = load_or_create_secret(&cfg.data_dir, cfg.jwt_secret.as_deref())?;
     let auth = AuthService::new(db.clone(), &secret)?;
     let generated = auth.bootstrap_admin(&cfg.admin_user, cfg.admin_password.as_deref()).await?;
-    let core = Arc::new(Core { db, auth, cookie_secure: cfg.cookie_secure });
+    let host_uuid = crate::settings::host_uuid(&db).await.map_err(|e| e.to_string())?;
+    let bus = Bus::default();
+    let runner_cfg = RunnerConfig {
+        concurrency: cfg.concurrency.max(1),
+        deadline: Duration::from_secs(cfg.op_deadline.max(1)),
+        ..RunnerConfig::default()
+    };
+    let engine = make_engine(&host_uuid);
+    let runner = Runner::new(db.clone(), bus.clone(), engine, host_uuid, runner_cfg);
+    let recovered = runner.recover().await.map_err(|e| format!("recovering lifecycle rows: {e}"))?;
+    if recovered > 0 {
+        tracing::info!("re-driving {recovered} open lifecycle row(s) from the desired state");
+    }
+    runner.spawn_watchdog();
+    let fleet = FleetService::new(db.clone(), runner);
+    let core = Arc::new(Core { db, auth, fleet, bus, cookie_secure: cfg.cookie_secure });
 
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;

@@ -7,10 +7,14 @@ use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::AuthService;
+use crate::bus::Bus;
+use crate::fleet::FleetService;
 
 pub struct Core {
     pub db: DatabaseConnection,
     pub auth: AuthService,
+    pub fleet: FleetService,
+    pub bus: Bus,
     pub cookie_secure: bool,
 }
 

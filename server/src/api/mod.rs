@@ -3,6 +3,7 @@
 
 mod auth_routes;
 mod config_routes;
+mod deckies_routes;
 pub mod extract;
 
 use axum::routing::{delete, get, post, put};
@@ -17,6 +18,12 @@ pub fn router() -> Router<AppState> {
         .route("/auth/change-password", post(auth_routes::change_password))
         .route("/auth/logout", post(auth_routes::logout))
         .route("/auth/me", get(auth_routes::me))
+        .route("/deckies", get(deckies_routes::list))
+        .route("/deckies/deploy", post(deckies_routes::deploy))
+        .route("/deckies/lifecycle", get(deckies_routes::lifecycle))
+        .route("/deckies/{name}", delete(deckies_routes::teardown))
+        .route("/deckies/{name}/lifecycle", get(deckies_routes::history))
+        .route("/stream", get(deckies_routes::stream))
         .route("/config", get(config_routes::get_config))
         .route("/config/deployment-limit", put(config_routes::put_deployment_limit))
         .route("/config/global-mutation-interval", put(config_routes::put_global_interval))

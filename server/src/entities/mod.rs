@@ -1,5 +1,7 @@
 //! SeaORM entities, one module per table (the schema itself lives in `migrations`).
 
+pub mod decky;
+pub mod lifecycle;
 pub mod revoked_token;
 pub mod setting;
 pub mod user;

@@ -1,0 +1,383 @@
+//! [`Engine`] on the Docker Engine API (bollard).
+//!
+//! Connects lazily and negotiates the API version (the daemon here speaks 1.41), so a
+//! server started before dockerd works once dockerd is up. Every container it creates is
+//! hardened: non-root, read-only root fs, no new privileges, all capabilities dropped,
+//! capped memory and pids, json-file logs with a size cap, no Docker socket.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig, Ipam, IpamConfig,
+    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+    RestartContainerOptions, StartContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::sync::Mutex;
+
+use super::image::{DecoyBinary, BINARY_IN_IMAGE, IMAGE_REPO};
+use super::{
+    DeckyRuntime, Engine, EngineError, Managed, NetSpec, ServiceSpec, LABEL_DECKY, LABEL_HOST, LABEL_MANAGED,
+    LABEL_ROLE, LABEL_SERVICE,
+};
+
+/// Memory and pids caps: a decoy is tiny; an attacker must not grow it.
+const BASE_MEMORY: i64 = 16 * 1024 * 1024;
+const SERVICE_MEMORY: i64 = 64 * 1024 * 1024;
+const BASE_PIDS: i64 = 16;
+const SERVICE_PIDS: i64 = 128;
+const NOBODY: &str = "65534:65534";
+
+pub struct DockerEngine {
+    socket: String,
+    host: String,
+    decoy_path: PathBuf,
+    client: Mutex<Option<Docker>>,
+    /// Serialises image import and network creation (two deckies must not race to create one).
+    setup: Mutex<()>,
+}
+
+impl DockerEngine {
+    /// `host`: this server's uuid, stamped on and required of everything it manages.
+    pub fn new(decoy_path: PathBuf, host: String) -> Self {
+        let socket = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        DockerEngine { socket, host, decoy_path, client: Mutex::new(None), setup: Mutex::new(()) }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn unreachable(&self, cause: impl std::fmt::Display) -> EngineError {
+        EngineError::Unreachable { socket: self.socket.clone(), cause: cause.to_string() }
+    }
+
+    /// A connected client, (re)connecting and negotiating the version when needed.
+    pub async fn docker(&self) -> Result<Docker, EngineError> {
+        let mut guard = self.client.lock().await;
+        if let Some(d) = guard.as_ref() {
+            return Ok(d.clone());
+        }
+        let d = Docker::connect_with_local_defaults().map_err(|e| self.unreachable(e))?;
+        let d = tokio::time::timeout(Duration::from_secs(5), d.negotiate_version())
+            .await
+            .map_err(|_| self.unreachable("no answer within 5 s"))?
+            .map_err(|e| self.unreachable(e))?;
+        *guard = Some(d.clone());
+        Ok(d)
+    }
+
+    /// Maps a bollard error: transport failures mean Docker is unreachable (and the client
+    /// is dropped so the next call reconnects); API errors keep the daemon's message.
+    async fn err(&self, what: &str, e: bollard::errors::Error) -> EngineError {
+        use bollard::errors::Error as E;
+        match e {
+            E::DockerResponseServerError { status_code, message } => {
+                EngineError::Failed(format!("{what}: Docker answered {status_code}: {message}"))
+            }
+            other => {
+                *self.client.lock().await = None;
+                self.unreachable(format!("{what}: {other}"))
+            }
+        }
+    }
+
+    async fn containers_of(&self, decky: Option<&str>) -> Result<Vec<Managed>, EngineError> {
+        let docker = self.docker().await?;
+        let mut labels = vec![format!("{LABEL_MANAGED}=true"), format!("{LABEL_HOST}={}", self.host)];
+        if let Some(d) = decky {
+            labels.push(format!("{LABEL_DECKY}={d}"));
+        }
+        let opts = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_string(), labels)])),
+            ..Default::default()
+        };
+        let list = match docker.list_containers(Some(opts)).await {
+            Ok(l) => l,
+            Err(e) => return Err(self.err("listing containers", e).await),
+        };
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                Managed {
+                    id: c.id.unwrap_or_default(),
+                    name: c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').into(),
+                    decky: labels.get(LABEL_DECKY).cloned().unwrap_or_default(),
+                    role: labels.get(LABEL_ROLE).cloned().unwrap_or_default(),
+                    running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                }
+            })
+            .collect())
+    }
+
+    async fn remove(&self, docker: &Docker, c: &Managed) -> Result<(), EngineError> {
+        let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match docker.remove_container(&c.id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(self.err(&format!("removing {}", c.name), e).await),
+        }
+    }
+
+    async fn create_and_start(&self, name: &str, body: ContainerCreateBody) -> Result<String, EngineError> {
+        let docker = self.docker().await?;
+        let opts = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
+        let created = match docker.create_container(Some(opts), body).await {
+            Ok(c) => c,
+            Err(e) => return Err(self.err(&format!("creating {name}"), e).await),
+        };
+        if let Err(e) = docker.start_container(&created.id, None::<StartContainerOptions>).await {
+            return Err(self.err(&format!("starting {name}"), e).await);
+        }
+        Ok(created.id)
+    }
+}
+
+fn labels(host: &str, decky: &str, role: &str, service: Option<&str>) -> HashMap<String, String> {
+    let mut l = HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_HOST.to_string(), host.to_string()),
+        (LABEL_DECKY.to_string(), decky.to_string()),
+        (LABEL_ROLE.to_string(), role.to_string()),
+    ]);
+    if let Some(s) = service {
+        l.insert(LABEL_SERVICE.to_string(), s.to_string());
+    }
+    l
+}
+
+/// The hardening every decoy container gets.
+fn hardened(memory: i64, pids: i64) -> HostConfig {
+    HostConfig {
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        pids_limit: Some(pids),
+        readonly_rootfs: Some(true),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        cap_drop: Some(vec!["ALL".into()]),
+        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "3".into())])),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn base_name(decky: &str) -> String {
+    format!("decnet-{decky}")
+}
+
+pub fn service_name(decky: &str, service: &str) -> String {
+    format!("decnet-{decky}-{service}")
+}
+
+#[async_trait]
+impl Engine for DockerEngine {
+    async fn ensure_image(&self) -> Result<String, EngineError> {
+        let path = self.decoy_path.clone();
+        let bin = tokio::task::spawn_blocking(move || DecoyBinary::load(&path))
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))?
+            .map_err(EngineError::Failed)?;
+        let reference = bin.reference();
+        let docker = self.docker().await?;
+        let _guard = self.setup.lock().await;
+        if docker.inspect_image(&reference).await.is_ok() {
+            return Ok(reference);
+        }
+        let tar = bin.rootfs_tar().map_err(EngineError::Failed)?;
+        let opts = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(IMAGE_REPO.into()),
+            tag: Some(bin.tag.clone()),
+            changes: vec![format!("ENTRYPOINT [\"{BINARY_IN_IMAGE}\"]"), format!("USER {NOBODY}")],
+            ..Default::default()
+        };
+        let mut stream = docker.create_image(Some(opts), Some(bollard::body_full(tar.into())), None);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                return Err(self.err("importing the decoy image", e).await);
+            }
+        }
+        Ok(reference)
+    }
+
+    async fn ensure_network(&self, net: &NetSpec) -> Result<String, EngineError> {
+        let docker = self.docker().await?;
+        let _guard = self.setup.lock().await;
+        let name = net.name();
+        // API 1.41 allows two networks with one name: look before creating, refer by id.
+        let opts = ListNetworksOptions {
+            filters: Some(HashMap::from([("name".to_string(), vec![name.clone()])])),
+        };
+        let existing = match docker.list_networks(Some(opts)).await {
+            Ok(l) => l,
+            Err(e) => return Err(self.err("listing networks", e).await),
+        };
+        if let Some(id) = existing.into_iter().find(|n| n.name.as_deref() == Some(&name)).and_then(|n| n.id) {
+            return Ok(id);
+        }
+        let mut options = HashMap::new();
+        if let Some(iface) = &net.interface {
+            options.insert("parent".to_string(), iface.clone());
+        }
+        let req = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some(net.driver.clone()),
+            // An isolated bridge: deckies cannot reach out through the host.
+            internal: Some(net.driver == "bridge"),
+            ipam: Some(Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(net.subnet.clone()),
+                    gateway: Some(net.gateway.to_string()),
+                    ..Default::default()
+                }]),
+                options: None,
+            }),
+            options: Some(options),
+            labels: Some(HashMap::from([
+                (LABEL_MANAGED.to_string(), "true".to_string()),
+                (LABEL_HOST.to_string(), self.host.clone()),
+            ])),
+            ..Default::default()
+        };
+        match docker.create_network(req).await {
+            Ok(r) => Ok(r.id),
+            Err(e) => Err(self.err(&format!("creating network {name} ({})", net.subnet), e).await),
+        }
+    }
+
+    async fn start_base(&self, d: &DeckyRuntime, image: &str, network_id: &str) -> Result<String, EngineError> {
+        let mut sysctls: HashMap<String, String> = d.sysctls.clone().into_iter().collect();
+        // Services bind their real (low) ports without any capability.
+        sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
+        let mut host = hardened(BASE_MEMORY, BASE_PIDS);
+        host.network_mode = Some(network_id.to_owned());
+        host.sysctls = Some(sysctls);
+        let endpoint = EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(d.ip.to_string()), ..Default::default() }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            cmd: Some(vec!["idle".into()]),
+            hostname: Some(d.hostname.clone()),
+            user: Some(NOBODY.into()),
+            labels: Some(labels(&self.host, &d.name, "base", None)),
+            host_config: Some(host),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(network_id.to_owned(), endpoint)])),
+            }),
+            ..Default::default()
+        };
+        self.create_and_start(&base_name(&d.name), body).await
+    }
+
+    async fn start_service(
+        &self,
+        d: &DeckyRuntime,
+        base_id: &str,
+        image: &str,
+        svc: &ServiceSpec,
+    ) -> Result<String, EngineError> {
+        let mut host = hardened(SERVICE_MEMORY, SERVICE_PIDS);
+        host.network_mode = Some(format!("container:{base_id}"));
+        let env = vec![
+            format!("DECNET_DECKY={}", d.name),
+            format!("DECNET_HOSTNAME={}", d.hostname),
+            format!("DECNET_OS={}", d.nmap_os),
+            format!("DECNET_PERSONA={}", svc.persona),
+        ];
+        let (image, cmd, entrypoint) = match &svc.custom {
+            Some(c) => (c.image.clone(), c.exec.clone(), c.exec.as_ref().map(|_| Vec::new())),
+            None => (image.to_owned(), Some(vec!["serve".into(), svc.slug.clone()]), None),
+        };
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd,
+            entrypoint,
+            env: Some(env),
+            user: Some(NOBODY.into()),
+            labels: Some(labels(&self.host, &d.name, "service", Some(&svc.slug))),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        self.create_and_start(&service_name(&d.name, &svc.slug), body).await
+    }
+
+    async fn remove_services(&self, decky: &str) -> Result<(), EngineError> {
+        let docker = self.docker().await?;
+        for c in self.containers_of(Some(decky)).await?.iter().filter(|c| c.role != "base") {
+            self.remove(&docker, c).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove_decky(&self, decky: &str) -> Result<(), EngineError> {
+        let docker = self.docker().await?;
+        let all = self.containers_of(Some(decky)).await?;
+        // Services first: removing a base under running services orphans them.
+        for c in all.iter().filter(|c| c.role != "base") {
+            self.remove(&docker, c).await?;
+        }
+        for c in all.iter().filter(|c| c.role == "base") {
+            self.remove(&docker, c).await?;
+        }
+        Ok(())
+    }
+
+    async fn verify(&self, d: &DeckyRuntime) -> Result<(), EngineError> {
+        let docker = self.docker().await?;
+        let base = match docker.inspect_container(&base_name(&d.name), None).await {
+            Ok(b) => b,
+            Err(e) => return Err(self.err("inspecting the base", e).await),
+        };
+        let running = base.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        if !running {
+            return Err(EngineError::Failed(format!("base container of {} is not running", d.name)));
+        }
+        let ips: Vec<String> = base
+            .network_settings
+            .and_then(|n| n.networks)
+            .map(|n| n.into_values().filter_map(|e| e.ip_address).collect())
+            .unwrap_or_default();
+        if !ips.iter().any(|ip| ip == &d.ip.to_string()) {
+            return Err(EngineError::Failed(format!("base of {} holds {ips:?}, not {}", d.name, d.ip)));
+        }
+        let present = self.containers_of(Some(&d.name)).await?;
+        for s in &d.services {
+            let name = service_name(&d.name, &s.slug);
+            match present.iter().find(|c| c.name == name) {
+                Some(c) if c.running => {}
+                Some(_) => return Err(EngineError::Failed(format!("service {} of {} exited", s.slug, d.name))),
+                None => return Err(EngineError::Failed(format!("service {} of {} is missing", s.slug, d.name))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_managed(&self) -> Result<Vec<Managed>, EngineError> {
+        self.containers_of(None).await
+    }
+
+    async fn restart_services(&self, decky: &str) -> Result<(), EngineError> {
+        let docker = self.docker().await?;
+        for c in self.containers_of(Some(decky)).await?.iter().filter(|c| c.role != "base") {
+            if let Err(e) = docker.restart_container(&c.id, None::<RestartContainerOptions>).await {
+                return Err(self.err(&format!("restarting {}", c.name), e).await);
+            }
+        }
+        Ok(())
+    }
+}
