@@ -33,6 +33,9 @@ pub struct ServeConfig {
     /// `target/x86_64-unknown-linux-musl/release/decnet-decoy`).
     #[arg(long, env = "DECNET_DECOY_BIN")]
     pub decoy_binary: Option<PathBuf>,
+    /// Docker Engine socket (`unix:///path` or a plain path).
+    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    pub docker_host: String,
     /// Deckies the runner works on at once.
     #[arg(long, env = "DECNET_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
@@ -54,6 +57,7 @@ impl ServeConfig {
             jwt_secret: None,
             cookie_secure: false,
             decoy_binary: None,
+            docker_host: "unix:///var/run/docker.sock".into(),
             concurrency: 4,
             op_deadline: 600,
         }

@@ -14,7 +14,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         Ok(()) => "ok".to_owned(),
         Err(e) => format!("error: {e}"),
     };
-    let docker = match docker_reachable().await {
+    let docker = match docker_reachable(&state.core.docker_host).await {
         Ok(()) => "ok".to_owned(),
         Err(e) => format!("unreachable: {e}"),
     };
@@ -23,11 +23,11 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     (status, Json(HealthResponse { status: if healthy { "ok" } else { "degraded" }.into(), db, docker }))
 }
 
-/// Connects with the local defaults (`DOCKER_HOST` or `/var/run/docker.sock`) and pings.
-pub async fn docker_reachable() -> Result<(), String> {
-    let socket = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+/// Connects to the configured socket and pings.
+pub async fn docker_reachable(socket: &str) -> Result<(), String> {
     let fut = async {
-        let docker = bollard::Docker::connect_with_local_defaults().map_err(|e| e.to_string())?;
+        let path = socket.strip_prefix("unix://").unwrap_or(socket);
+        let docker = bollard::Docker::connect_with_unix(path, 5, bollard::API_DEFAULT_VERSION).map_err(|e| e.to_string())?;
         let docker = docker.negotiate_version().await.map_err(|e| e.to_string())?;
         docker.ping().await.map_err(|e| e.to_string())?;
         Ok::<(), String>(())

@@ -40,8 +40,9 @@ pub struct Server {
 pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
     let decoy = cfg.decoy_binary.clone().unwrap_or_else(crate::engine::image::default_decoy_path);
     let mut docker = None;
+    let socket = cfg.docker_host.clone();
     let server = build_with(cfg, |host| {
-        let engine = Arc::new(DockerEngine::new(decoy, host.to_owned()));
+        let engine = Arc::new(DockerEngine::new(socket, decoy, host.to_owned()));
         docker = Some(engine.clone());
         engine
     })
@@ -90,7 +91,7 @@ async fn build_with(
     }
     runner.spawn_watchdog();
     let fleet = FleetService::new(db.clone(), runner);
-    let core = Arc::new(Core { db, auth, fleet, bus, cookie_secure: cfg.cookie_secure });
+    let core = Arc::new(Core { db, auth, fleet, bus, cookie_secure: cfg.cookie_secure, docker_host: cfg.docker_host.clone() });
 
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;

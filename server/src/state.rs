@@ -16,6 +16,7 @@ pub struct Core {
     pub fleet: FleetService,
     pub bus: Bus,
     pub cookie_secure: bool,
+    pub docker_host: String,
 }
 
 #[derive(Clone)]

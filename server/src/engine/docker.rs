@@ -46,8 +46,7 @@ pub struct DockerEngine {
 
 impl DockerEngine {
     /// `host`: this server's uuid, stamped on and required of everything it manages.
-    pub fn new(decoy_path: PathBuf, host: String) -> Self {
-        let socket = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    pub fn new(socket: String, decoy_path: PathBuf, host: String) -> Self {
         DockerEngine { socket, host, decoy_path, client: Mutex::new(None), setup: Mutex::new(()) }
     }
 
@@ -65,7 +64,8 @@ impl DockerEngine {
         if let Some(d) = guard.as_ref() {
             return Ok(d.clone());
         }
-        let d = Docker::connect_with_local_defaults().map_err(|e| self.unreachable(e))?;
+        let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
+        let d = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(|e| self.unreachable(e))?;
         let d = tokio::time::timeout(Duration::from_secs(5), d.negotiate_version())
             .await
             .map_err(|_| self.unreachable("no answer within 5 s"))?

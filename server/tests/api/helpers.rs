@@ -1,5 +1,9 @@
 //! `spawn_app()`: the real application on 127.0.0.1:0 with its own data dir and database.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use decnet_server::engine::Engine;
 use decnet_server::ServeConfig;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -13,11 +17,27 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
 }
 
+/// The app with the real Docker engine (no deploy in these tests reaches it unless asked).
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(None, |_| {}).await
+}
+
+/// The app with `engine` (a test double) instead of Docker, and `tweak` applied to its config.
+pub async fn spawn_app_with(
+    engine: Option<Arc<dyn Engine>>,
+    tweak: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = ServeConfig::for_data_dir(data_dir.path());
     cfg.admin_password = Some(ADMIN_INITIAL.into());
-    let server = decnet_server::build(cfg).await.expect("build app");
+    // Nothing here may touch a real engine by accident.
+    cfg.docker_host = "unix:///nonexistent/docker.sock".into();
+    tweak(&mut cfg);
+    let server = match engine {
+        Some(e) => decnet_server::build_with_engine(cfg, e).await,
+        None => decnet_server::build(cfg).await,
+    }
+    .expect("build app");
     let addr = server.local_addr().expect("addr");
     tokio::spawn(server.run());
     TestApp { base: format!("http://{addr}/api/v1"), client: Client::new(), data_dir }
@@ -111,4 +131,57 @@ pub async fn expect(r: Response, status: u16, detail: &str) -> Value {
     assert_eq!(got, status, "body: {body}");
     assert_eq!(body["detail"], detail, "body: {body}");
     body
+}
+
+impl TestApp {
+    pub async fn deploy(&self, token: &str, ini: &str, replace: bool) -> Response {
+        self.post("/deckies/deploy", Some(token), json!({"ini_content": ini, "replace_fleet": replace}))
+            .send()
+            .await
+            .expect("deploy request")
+    }
+
+    /// Deploys and returns the lifecycle ids (asserting 202).
+    pub async fn deploy_ok(&self, token: &str, ini: &str, replace: bool) -> Vec<String> {
+        let r = self.deploy(token, ini, replace).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["lifecycle_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    }
+
+    pub async fn lifecycle(&self, token: &str, ids: &[String]) -> Vec<Value> {
+        let q: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
+        let r = self.get("/deckies/lifecycle", Some(token)).query(&q).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["rows"].as_array().unwrap().clone()
+    }
+
+    /// Polls until every row is terminal (or `within` passes) and returns the rows.
+    pub async fn wait_terminal(&self, token: &str, ids: &[String], within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let rows = self.lifecycle(token, ids).await;
+            let done = rows.len() == ids.len()
+                && rows.iter().all(|r| r["status"] == "succeeded" || r["status"] == "failed");
+            if done || tokio::time::Instant::now() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn deckies(&self, token: &str) -> Vec<Value> {
+        let r = self.get("/deckies", Some(token)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap().as_array().unwrap().clone()
+    }
+}
+
+/// Asserts the status and returns the `detail` (empty when there is none).
+pub async fn expect_status(r: Response, status: u16) -> String {
+    let got = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "body: {body}");
+    body["detail"].as_str().unwrap_or("").to_owned()
 }

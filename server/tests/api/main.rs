@@ -2,4 +2,6 @@
 
 mod auth;
 mod config;
+mod deploy;
+mod fake_engine;
 mod helpers;
