@@ -87,10 +87,6 @@ impl Event {
             .text("user_agent", user_agent)
     }
 
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
     /// Adds a field verbatim (numbers, booleans, strings we produced ourselves).
     pub fn field(mut self, key: &'static str, value: impl Into<Value>) -> Self {
         self.fields.push((key, value.into()));
@@ -117,11 +113,6 @@ impl Event {
     /// Adds an excerpt (see [`excerpt`]) under `key`.
     pub fn excerpt(self, key: &'static str, bytes: impl AsRef<[u8]>) -> Self {
         self.field(key, excerpt(bytes.as_ref(), PAYLOAD_MAX))
-    }
-
-    /// The value of a field, for tests and for callers that enrich an event.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 

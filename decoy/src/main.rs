@@ -1,1 +1,189 @@
-fn main() {}
+//! `decnet-decoy`: the decoy services of a decky, one static binary.
+//!
+//! - `idle`: the base container's PID 1; sleeps until SIGTERM/SIGINT.
+//! - `serve <service> [--port N ...]`: one fake service on its standard ports.
+//! - `list`: the services this binary implements, one per line.
+//!
+//! Events go to stdout as JSON lines; diagnostics go to stderr.
+
+mod clock;
+mod config;
+mod event;
+mod limits;
+mod services;
+mod tls;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::Config;
+use crate::event::Emitter;
+use crate::limits::Limits;
+
+const USAGE: &str = "usage: decnet-decoy idle
+       decnet-decoy serve <service> [--port N ...]
+       decnet-decoy list";
+
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Idle,
+    List,
+    Serve { service: String, ports: Vec<u16> },
+    Help,
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    match args.first().map(String::as_str) {
+        Some("idle") if args.len() == 1 => Ok(Command::Idle),
+        Some("list") if args.len() == 1 => Ok(Command::List),
+        Some("help" | "-h" | "--help") => Ok(Command::Help),
+        Some("serve") => {
+            let service = args
+                .get(1)
+                .filter(|s| !s.starts_with('-'))
+                .ok_or("serve needs a service name")?
+                .clone();
+            let mut ports = Vec::new();
+            let mut rest = args[2..].iter();
+            while let Some(arg) = rest.next() {
+                let value = match arg.strip_prefix("--port=") {
+                    Some(v) => v,
+                    None if arg == "--port" => rest.next().ok_or("--port needs a value")?,
+                    None => return Err(format!("unexpected argument {arg:?}")),
+                };
+                let port = value
+                    .parse::<u16>()
+                    .map_err(|_| format!("--port {value:?} is not a port number"))?;
+                ports.push(port);
+            }
+            Ok(Command::Serve { service, ports })
+        }
+        Some(other) => Err(format!("unknown command {other:?}")),
+        None => Err("missing command".to_owned()),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    // One thread: a decoy's load is tiny, and every extra worker costs RSS.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+}
+
+/// Resolves when SIGTERM or SIGINT arrives (PID 1 ignores both unless handled).
+async fn terminated() -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn idle() -> ExitCode {
+    let result = runtime().and_then(|rt| rt.block_on(terminated()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("decnet-decoy: idle: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(service: &str, ports: &[u16]) -> ExitCode {
+    let Some(def) = services::find(service) else {
+        eprintln!("decnet-decoy: unknown service {service:?} (see `decnet-decoy list`)");
+        return ExitCode::from(2);
+    };
+    let (cfg, warning) = Config::from_env();
+    if let Some(w) = warning {
+        eprintln!("{w}");
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("decnet-decoy: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = rt.block_on(async {
+        let stop = terminated();
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let listeners = services::bind(def, &cfg, any, ports).await?;
+        let shown: Vec<String> = listeners
+            .iter()
+            .filter_map(|l| {
+                let addr = l.socket.local_addr().ok()?;
+                Some(format!("{addr}{}", if l.tls.is_some() { "/tls" } else { "" }))
+            })
+            .collect();
+        eprintln!("decnet-decoy: {} listening on {}", def.slug, shown.join(", "));
+        let emitter = Emitter::stdout(&cfg.decky);
+        tokio::select! {
+            served = services::serve(def, &cfg, listeners, emitter, Limits::default()) => served,
+            stopped = stop => stopped.map_err(|e| format!("signal handler: {e}")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("decnet-decoy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&args) {
+        Ok(Command::Idle) => idle(),
+        Ok(Command::List) => {
+            for def in services::CATALOGUE {
+                println!("{}", def.slug);
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Serve { service, ports }) => serve(&service, &ports),
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("decnet-decoy: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse_args(&args("idle")), Ok(Command::Idle));
+        assert_eq!(parse_args(&args("list")), Ok(Command::List));
+        assert_eq!(
+            parse_args(&args("serve http --port 8080 --port=8443")),
+            Ok(Command::Serve {
+                service: "http".into(),
+                ports: vec![8080, 8443]
+            })
+        );
+        assert!(parse_args(&args("serve")).is_err());
+        assert!(parse_args(&args("serve http --port")).is_err());
+        assert!(parse_args(&args("serve http --port 70000")).is_err());
+        assert!(parse_args(&args("serve http extra")).is_err());
+        assert!(parse_args(&args("idle now")).is_err());
+        assert!(parse_args(&[]).is_err());
+    }
+}

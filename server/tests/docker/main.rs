@@ -1,0 +1,10 @@
+//! Tests against the real Docker engine (started by `make test`) with the real decoy image.
+//! Each test's server owns its containers through its host uuid and a subnet of its own.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+mod support;
+
+mod deploy;
+mod resilience;
