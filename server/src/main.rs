@@ -14,6 +14,20 @@ struct Cli {
 enum Command {
     /// Run the API and the web console.
     Serve(ServeConfig),
+    /// Check a fleet INI; prints every error with its line, exits non-zero on any.
+    Validate {
+        file: std::path::PathBuf,
+        /// One JSON object on stdout: {valid, errors:[{kind, message, line}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the docker-compose YAML equivalent of a fleet INI.
+    Compose {
+        file: std::path::PathBuf,
+        /// The decoy binary whose image the YAML names (for its content tag).
+        #[arg(long, env = "DECNET_DECOY_BIN")]
+        decoy_binary: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +48,15 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(cfg) => rt.block_on(serve(cfg)),
+        Command::Validate { file, json } => match decnet_server::cli::validate(&file, json) {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::FAILURE,
+            Err(e) => Err(e.into()),
+        },
+        Command::Compose { file, decoy_binary } => {
+            let decoy = decoy_binary.unwrap_or_else(decnet_server::engine::image::default_decoy_path);
+            decnet_server::cli::compose(&file, &decoy).map(|y| print!("{y}")).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -15,6 +15,7 @@ use chrono::Utc;
 use decnet_common::catalogue::NmapOs;
 use decnet_common::dto::{LifecycleStatus, Operation, Stage};
 use decnet_common::ini::CustomService;
+use decnet_common::name::ServiceSlug;
 use decnet_common::persona::ServiceConfig;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Semaphore;
@@ -338,25 +339,11 @@ pub fn runtime(d: &decky::Model) -> Result<DeckyRuntime, String> {
     let nmap_os = NmapOs::parse(&d.nmap_os).ok_or_else(|| format!("stored nmap_os {:?} is unknown", d.nmap_os))?;
     let sysctls: BTreeMap<String, String> =
         nmap_os.profile().sysctls.iter().map(|s| (s.key.to_string(), s.value.to_string())).collect();
-    let services: Vec<String> = serde_json::from_str(&d.services).map_err(|e| format!("stored services: {e}"))?;
+    let services: Vec<ServiceSlug> = serde_json::from_str(&d.services).map_err(|e| format!("stored services: {e}"))?;
     let config: ServiceConfig = serde_json::from_str(&d.service_config).map_err(|e| format!("stored config: {e}"))?;
     let custom: Vec<CustomService> =
         serde_json::from_str(&d.custom_services).map_err(|e| format!("stored custom services: {e}"))?;
-    let services = services
-        .into_iter()
-        .map(|slug| {
-            let persona = config
-                .iter()
-                .find(|(k, _)| k.as_str() == slug)
-                .map(|(_, v)| serde_json::to_string(v).unwrap_or_else(|_| "{}".into()))
-                .unwrap_or_else(|| "{}".into());
-            let custom = custom.iter().find(|c| c.slug.as_str() == slug).map(|c| CustomImage {
-                image: c.image.clone(),
-                exec: c.exec.as_ref().map(|e| e.split_whitespace().map(str::to_owned).collect()),
-            });
-            ServiceSpec { slug, persona, custom }
-        })
-        .collect();
+    let services = runtime_services(&services, &config, &custom);
     Ok(DeckyRuntime {
         name: d.name.clone(),
         ip,
@@ -366,4 +353,22 @@ pub fn runtime(d: &decky::Model) -> Result<DeckyRuntime, String> {
         net: NetSpec { subnet: d.subnet.clone(), gateway, driver: d.driver.clone(), interface: d.interface.clone() },
         services,
     })
+}
+
+/// The engine's view of a decky's services: persona as JSON, bring-your-own images resolved.
+pub fn runtime_services(services: &[ServiceSlug], config: &ServiceConfig, custom: &[CustomService]) -> Vec<ServiceSpec> {
+    services
+        .iter()
+        .map(|slug| {
+            let persona = config
+                .get(slug)
+                .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "{}".into()))
+                .unwrap_or_else(|| "{}".into());
+            let custom = custom.iter().find(|c| &c.slug == slug).map(|c| CustomImage {
+                image: c.image.clone(),
+                exec: c.exec.as_ref().map(|e| e.split_whitespace().map(str::to_owned).collect()),
+            });
+            ServiceSpec { slug: slug.as_str().to_owned(), persona, custom }
+        })
+        .collect()
 }
