@@ -2,6 +2,7 @@
 //! call the service, shape the response.
 
 mod auth_routes;
+mod catalogue_routes;
 mod config_routes;
 mod deckies_routes;
 pub mod extract;
@@ -18,6 +19,9 @@ pub fn router() -> Router<AppState> {
         .route("/auth/change-password", post(auth_routes::change_password))
         .route("/auth/logout", post(auth_routes::logout))
         .route("/auth/me", get(auth_routes::me))
+        .route("/archetypes", get(catalogue_routes::archetypes))
+        .route("/services", get(catalogue_routes::services))
+        .route("/distros", get(catalogue_routes::distros))
         .route("/deckies", get(deckies_routes::list))
         .route("/deckies/deploy", post(deckies_routes::deploy))
         .route("/deckies/lifecycle", get(deckies_routes::lifecycle))

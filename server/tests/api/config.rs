@@ -95,3 +95,22 @@ async fn expect_message(r: reqwest::Response, message: &str) {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["message"], message);
 }
+
+#[tokio::test]
+async fn the_catalogue_is_served_to_viewers_and_names_only_listed_services() {
+    let app = spawn_app().await;
+    expect(app.get("/archetypes", None).send().await.unwrap(), 401, "Could not validate credentials").await;
+    let admin = app.admin_token().await;
+    let services: Value = app.get("/services", Some(&admin)).send().await.unwrap().json().await.unwrap();
+    let slugs: Vec<&str> = services.as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap()).collect();
+    assert!(slugs.contains(&"ssh") && slugs.contains(&"http"), "{slugs:?}");
+    let archetypes: Value = app.get("/archetypes", Some(&admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(archetypes.as_array().unwrap().len(), 15);
+    for a in archetypes.as_array().unwrap() {
+        for s in a["services"].as_array().unwrap() {
+            assert!(slugs.contains(&s.as_str().unwrap()), "archetype {} names unlisted {s}", a["slug"]);
+        }
+    }
+    let distros: Value = app.get("/distros", Some(&admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(distros.as_array().unwrap().len(), 9);
+}

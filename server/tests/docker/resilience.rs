@@ -238,3 +238,28 @@ async fn docker_gone_mid_deploy_fails_rows_with_a_clear_reason_and_a_retry_succe
     let docker = docker().await;
     assert_eq!(containers_of(&docker, &host).await.len(), 6);
 }
+
+#[tokio::test]
+async fn a_restarted_base_gets_its_services_restarted_into_the_new_namespace() {
+    let app = spawn_real(None).await;
+    let admin = app.admin_token().await;
+    let ids = app.deploy_ok(&admin, "[general]\nnet=10.231.4.0/24\ngw=10.231.4.1\n[rs-base]\nservices=http\n", false).await;
+    let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
+    let _cleanup = Cleanup(rows[0]["host_uuid"].as_str().unwrap().to_owned());
+    assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+    let docker = docker().await;
+    let started = |c: bollard::models::ContainerInspectResponse| c.state.and_then(|s| s.started_at).unwrap_or_default();
+    let before = started(docker.inspect_container("decnet-rs-base-http", None).await.unwrap());
+    docker.restart_container("decnet-rs-base", None::<bollard::query_parameters::RestartContainerOptions>).await.unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = started(docker.inspect_container("decnet-rs-base-http", None).await.unwrap());
+        let answers = http.get("http://10.231.4.2/").timeout(Duration::from_secs(1)).send().await.is_ok();
+        if now != before && answers {
+            break;
+        }
+        assert!(Instant::now() < deadline, "services were not restarted into the base's new namespace");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
