@@ -321,8 +321,16 @@ const fn distro(slug: &'static str, display_name: &'static str, style: HostnameS
 /// In SPEC order; decky sections without an archetype take them in turn.
 static DISTROS: [Distro; 9] = [
     distro("debian", "Debian 12 (Bookworm)", HostnameStyle::Generic),
-    distro("ubuntu22", "Ubuntu 22.04 LTS (Jammy)", HostnameStyle::Generic),
-    distro("ubuntu20", "Ubuntu 20.04 LTS (Focal)", HostnameStyle::Generic),
+    distro(
+        "ubuntu22",
+        "Ubuntu 22.04 LTS (Jammy)",
+        HostnameStyle::Generic,
+    ),
+    distro(
+        "ubuntu20",
+        "Ubuntu 20.04 LTS (Focal)",
+        HostnameStyle::Generic,
+    ),
     distro("rocky9", "Rocky Linux 9", HostnameStyle::Rhel),
     distro("centos7", "CentOS 7", HostnameStyle::Rhel),
     distro("fedora", "Fedora 39", HostnameStyle::Rhel),
@@ -423,7 +431,13 @@ const HTTP_RESPONSE_CODE: PersonaField = field(
 );
 const HTTP_FAKE_APP: PersonaField = field(
     "fake_app",
-    one_of(texts!["none", "wordpress", "phpmyadmin", "tomcat", "jenkins"]),
+    one_of(texts![
+        "none",
+        "wordpress",
+        "phpmyadmin",
+        "tomcat",
+        "jenkins"
+    ]),
     Some("none"),
     "Web application the site pretends to run.",
 );
@@ -733,7 +747,10 @@ mod tests {
         assert_eq!(ttl(NmapOs::Linux), 64);
         assert_eq!(ttl(NmapOs::Windows), 128);
         assert_eq!(ttl(NmapOs::Cisco), 255);
-        assert_eq!(NmapOs::Bsd.profile().sysctls[8].key, "net.ipv4.icmp_ratelimit");
+        assert_eq!(
+            NmapOs::Bsd.profile().sysctls[8].key,
+            "net.ipv4.icmp_ratelimit"
+        );
         assert_eq!(NmapOs::Bsd.profile().sysctls[8].value, 250);
     }
 

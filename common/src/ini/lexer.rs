@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{IniError, IniErrorKind};
+use super::{ErrorSink, IniError, IniErrorKind};
 use crate::name::shown;
 
 /// One `[section]`, repeated headers merged.
@@ -47,7 +47,7 @@ struct Open {
     indent: usize,
 }
 
-pub(super) fn lex<'a>(text: &'a str, errors: &mut Vec<IniError>) -> Vec<Section<'a>> {
+pub(super) fn lex<'a>(text: &'a str, errors: &mut ErrorSink) -> Vec<Section<'a>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut sections: Vec<Section<'a>> = Vec::new();
     let mut by_name: BTreeMap<&'a str, usize> = BTreeMap::new();
@@ -60,13 +60,15 @@ pub(super) fn lex<'a>(text: &'a str, errors: &mut Vec<IniError>) -> Vec<Section<
         let lineno = index + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if let Some(c) = line.chars().find(|&c| c.is_control() && c != '\t') {
-            errors.push(syntax(
-                lineno,
-                format!(
-                    "control character U+{:04X} is not allowed in an INI",
-                    u32::from(c)
-                ),
-            ));
+            errors.push_with(|| {
+                syntax(
+                    lineno,
+                    format!(
+                        "control character U+{:04X} is not allowed in an INI",
+                        u32::from(c)
+                    ),
+                )
+            });
             open = None;
             continue;
         }
@@ -111,7 +113,7 @@ pub(super) fn lex<'a>(text: &'a str, errors: &mut Vec<IniError>) -> Vec<Section<
                     broken_header = false;
                 }
                 Err(why) => {
-                    errors.push(syntax(lineno, why));
+                    errors.push_with(|| syntax(lineno, why));
                     current = None;
                     broken_header = true;
                 }
@@ -121,22 +123,24 @@ pub(super) fn lex<'a>(text: &'a str, errors: &mut Vec<IniError>) -> Vec<Section<
 
         let Some((key, value)) = trimmed.split_once('=') else {
             if !broken_header {
-                errors.push(syntax(lineno, not_a_line(trimmed, current.is_none())));
+                errors.push_with(|| syntax(lineno, not_a_line(trimmed, current.is_none())));
             }
             continue;
         };
         let key = key.trim();
         let Some(section) = current else {
             if !broken_header {
-                errors.push(syntax(lineno, not_a_line(trimmed, true)));
+                errors.push_with(|| syntax(lineno, not_a_line(trimmed, true)));
             }
             continue;
         };
         if key.is_empty() {
-            errors.push(syntax(
-                lineno,
-                format!("'{}' has no key before '='", shown(trimmed)),
-            ));
+            errors.push_with(|| {
+                syntax(
+                    lineno,
+                    format!("'{}' has no key before '='", shown(trimmed)),
+                )
+            });
             continue;
         }
         let key = key.to_lowercase();
@@ -202,8 +206,11 @@ fn header_name(trimmed: &str) -> Result<&str, String> {
 mod tests {
     use super::*;
 
-    fn lexed(text: &str) -> (Vec<(String, Vec<(String, String, usize)>)>, Vec<IniError>) {
-        let mut errors = Vec::new();
+    /// (key, value, line)
+    type Key = (String, String, usize);
+
+    fn lexed(text: &str) -> (Vec<(String, Vec<Key>)>, Vec<IniError>) {
+        let mut errors = ErrorSink::default();
         let sections = lex(text, &mut errors)
             .into_iter()
             .map(|s| {
@@ -215,7 +222,7 @@ mod tests {
                 (s.name.to_owned(), keys)
             })
             .collect();
-        (sections, errors)
+        (sections, errors.into_kept())
     }
 
     fn kv(k: &str, v: &str, line: usize) -> (String, String, usize) {

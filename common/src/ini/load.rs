@@ -9,8 +9,9 @@ use std::net::Ipv4Addr;
 
 use super::lexer::{self, Section};
 use super::{
-    CustomService, DeckySpec, FleetSpec, General, IniError, IniErrorKind, NetworkDriver,
-    MAX_AMOUNT, MAX_INI_BYTES,
+    CustomService, DeckySpec, ErrorSink, FleetSpec, General, IniError, IniErrorKind, NetworkDriver,
+    MAX_AMOUNT, MAX_CUSTOM_PERSONA_KEYS, MAX_CUSTOM_SERVICES, MAX_DECKIES, MAX_INI_BYTES,
+    MAX_SERVICES_PER_DECKY,
 };
 use crate::catalogue::{self, Archetype, NmapOs};
 use crate::interval::IntervalSetting;
@@ -18,7 +19,14 @@ use crate::name::{shown, DeckyName, ServiceSlug};
 use crate::persona::{self, key_value, PersonaMap, PersonaValue};
 use crate::subnet::Subnet;
 
-const GENERAL_KEYS: [&str; 6] = ["net", "gw", "interface", "mutate_interval", "driver", "ipvlan"];
+const GENERAL_KEYS: [&str; 6] = [
+    "net",
+    "gw",
+    "interface",
+    "mutate_interval",
+    "driver",
+    "ipvlan",
+];
 const DECKY_KEYS: [&str; 6] = [
     "ip",
     "services",
@@ -34,12 +42,17 @@ const CUSTOM_PREFIX: &str = "custom-";
 
 /// Semantic errors, each with the line it belongs to.
 #[derive(Default)]
-struct Report(Vec<IniError>);
+struct Report(ErrorSink);
 
 impl Report {
-    fn at(&mut self, line: usize, message: impl Into<String>) {
+    /// The message is built only if it will be kept (see [`super::MAX_ERRORS`]).
+    fn at<S: Into<String>>(&mut self, line: usize, message: impl FnOnce() -> S) {
         self.0
-            .push(IniError::new(IniErrorKind::Semantic, message, Some(line)));
+            .push_with(|| IniError::new(IniErrorKind::Semantic, message(), Some(line)));
+    }
+
+    fn count(&self) -> usize {
+        self.0.total()
     }
 }
 
@@ -60,8 +73,10 @@ pub(super) fn load(text: &str) -> (Option<FleetSpec>, Vec<IniError>) {
         return (None, vec![e]);
     }
 
-    let mut errors = Vec::new();
-    let sections = lexer::lex(text, &mut errors);
+    let mut syntax = ErrorSink::default();
+    let sections = lexer::lex(text, &mut syntax);
+    let syntax_dropped = syntax.dropped();
+    let mut errors = syntax.into_kept();
 
     let mut general = None;
     let mut customs = Vec::new();
@@ -88,8 +103,18 @@ pub(super) fn load(text: &str) -> (Option<FleetSpec>, Vec<IniError>) {
 
     let mut report = Report::default();
     let (general, net_known) = load_general(general, &mut report);
+    for s in customs.iter().skip(MAX_CUSTOM_SERVICES) {
+        report.at(s.line, || {
+            format!(
+                "[{}] is one custom service too many: an INI may define at most \
+                 {MAX_CUSTOM_SERVICES}",
+                s.name
+            )
+        });
+    }
     let custom_services: Vec<CustomService> = customs
         .iter()
+        .take(MAX_CUSTOM_SERVICES)
         .filter_map(|s| load_custom(s, &mut report))
         .collect();
     let catalogue = Services::new(&custom_services);
@@ -99,27 +124,43 @@ pub(super) fn load(text: &str) -> (Option<FleetSpec>, Vec<IniError>) {
     let mut by_section: BTreeMap<&str, Option<std::ops::Range<usize>>> = BTreeMap::new();
     let mut names: BTreeMap<String, &str> = BTreeMap::new();
     let mut explicit_ips: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+    let net = net_known.then_some((general.net, general.gateway));
+    let mut too_many = false;
     for s in &decky_sections {
-        let net = net_known.then_some((general.net, general.gateway));
         let Some(loaded) = load_decky_section(s, net, &catalogue, &mut report) else {
             by_section.insert(s.name, None);
             continue;
         };
         if let Some((ip, line)) = loaded.ip {
             if let Some(other) = explicit_ips.insert(ip, s.name) {
-                report.at(line, format!("[{}] ip={ip} is already used by [{other}]", s.name));
+                report.at(line, || {
+                    format!("[{}] ip={ip} is already used by [{other}]", s.name)
+                });
             }
+        }
+        if too_many {
+            continue;
+        }
+        if deckies.len() + loaded.names.len() > MAX_DECKIES {
+            report.at(s.line, || {
+                format!(
+                    "[{}] brings the INI to more than {MAX_DECKIES} deckies; no fleet may be \
+                     that large (the deployment limit is at most 500)",
+                    s.name
+                )
+            });
+            too_many = true;
+            continue;
         }
         let start = deckies.len();
         for name in loaded.names {
             if let Some(other) = names.insert(name.as_str().to_owned(), s.name) {
-                report.at(
-                    s.line,
+                report.at(s.line, || {
                     format!(
                         "[{}] decky name '{name}' is already used by [{other}]",
                         s.name
-                    ),
-                );
+                    )
+                });
             }
             deckies.push(DeckySpec {
                 name,
@@ -136,11 +177,30 @@ pub(super) fn load(text: &str) -> (Option<FleetSpec>, Vec<IniError>) {
         by_section.insert(s.name, Some(start..deckies.len()));
     }
 
-    apply_subsections(&subsections, &by_section, &mut deckies, &catalogue, &mut report);
+    apply_subsections(
+        &subsections,
+        &by_section,
+        &mut deckies,
+        &catalogue,
+        &mut report,
+    );
 
-    let mut semantic = report.0;
+    let semantic_dropped = report.0.dropped();
+    let mut semantic = report.0.into_kept();
     semantic.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
     errors.extend(semantic);
+    if syntax_dropped + semantic_dropped > 0 {
+        let kind = if semantic_dropped > 0 {
+            IniErrorKind::Semantic
+        } else {
+            IniErrorKind::Syntax
+        };
+        let message = format!(
+            "{} more error(s) not listed; fix the ones above first",
+            syntax_dropped + semantic_dropped
+        );
+        errors.push(IniError::new(kind, message, None));
+    }
     let spec = errors.is_empty().then_some(FleetSpec {
         general,
         deckies,
@@ -153,15 +213,14 @@ pub(super) fn load(text: &str) -> (Option<FleetSpec>, Vec<IniError>) {
 fn check_keys(s: &Section<'_>, allowed: &[&str], aliases: &[&str], report: &mut Report) {
     for (key, entry) in &s.keys {
         if !allowed.contains(&key.as_str()) && !aliases.contains(&key.as_str()) {
-            report.at(
-                entry.line,
+            report.at(entry.line, || {
                 format!(
                     "[{}] Unknown key '{}'. Allowed: {}",
                     s.name,
                     shown(key),
                     allowed.join(", ")
-                ),
-            );
+                )
+            });
         }
     }
 }
@@ -179,7 +238,7 @@ fn load_general(s: Option<&Section<'_>>, report: &mut Report) -> (General, bool)
         match Subnet::parse(raw) {
             Ok(net) => general.net = net,
             Err(e) => {
-                report.at(line, format!("[general] net={e}"));
+                report.at(line, || format!("[general] net={e}"));
                 net_known = false;
             }
         }
@@ -188,21 +247,19 @@ fn load_general(s: Option<&Section<'_>>, report: &mut Report) -> (General, bool)
     if let Some((raw, line)) = s.value("gw") {
         match raw.parse::<Ipv4Addr>() {
             Ok(gw) if net_known && !general.net.is_host(gw) => {
-                report.at(
-                    line,
+                report.at(line, || {
                     format!(
                         "[general] gw={gw} is not a host address of net {}",
                         general.net
-                    ),
-                );
+                    )
+                });
                 net_known = false;
             }
             Ok(gw) => general.gateway = gw,
             Err(_) => {
-                report.at(
-                    line,
-                    format!("[general] gw='{}' is not a valid IPv4 address", shown(raw)),
-                );
+                report.at(line, || {
+                    format!("[general] gw='{}' is not a valid IPv4 address", shown(raw))
+                });
                 net_known = false;
             }
         }
@@ -212,78 +269,70 @@ fn load_general(s: Option<&Section<'_>>, report: &mut Report) -> (General, bool)
         if is_interface_name(raw) {
             general.interface = Some(raw.to_owned());
         } else {
-            report.at(
-                line,
+            report.at(line, || {
                 format!(
                     "[general] interface='{}' is not a network interface name (1 to 15 \
                      letters, digits, '.', '_' or '-')",
                     shown(raw)
-                ),
-            );
+                )
+            });
         }
     }
 
-    let driver = s.value("driver").and_then(|(raw, line)| {
-        match raw.to_ascii_lowercase().as_str() {
-            "macvlan" => Some((NetworkDriver::Macvlan, line)),
-            "ipvlan" => Some((NetworkDriver::Ipvlan, line)),
-            _ => {
-                report.at(
-                    line,
-                    format!(
-                        "[general] driver='{}' is not one of: macvlan, ipvlan",
-                        shown(raw)
-                    ),
-                );
-                None
-            }
-        }
-    });
+    // (driver, line, what the user wrote) for messages.
+    let driver =
+        s.value("driver")
+            .and_then(|(raw, line)| match raw.to_ascii_lowercase().as_str() {
+                "macvlan" => Some((NetworkDriver::Macvlan, line, format!("driver={raw}"))),
+                "ipvlan" => Some((NetworkDriver::Ipvlan, line, format!("driver={raw}"))),
+                _ => {
+                    report.at(line, || {
+                        format!(
+                            "[general] driver='{}' is not one of: macvlan, ipvlan",
+                            shown(raw)
+                        )
+                    });
+                    None
+                }
+            });
     let ipvlan = s
         .value("ipvlan")
         .and_then(|(raw, line)| match persona::parse_bool(raw) {
-            Some(b) => Some((b, line)),
+            Some(b) => Some((b, line, format!("ipvlan={raw}"))),
             None => {
-                report.at(
-                    line,
+                report.at(line, || {
                     format!(
                         "[general] ipvlan='{}' is not a boolean: use true/false, yes/no, on/off \
                          or 1/0",
                         shown(raw)
-                    ),
-                );
+                    )
+                });
                 None
             }
         });
     let wanted = match (driver, ipvlan) {
-        (Some((NetworkDriver::Macvlan, line)), Some((true, _))) => {
-            report.at(
-                line,
-                "[general] driver=macvlan contradicts ipvlan=true; keep one of them",
-            );
+        (Some((d, line, dw)), Some((flag, _, iw))) if (d == NetworkDriver::Ipvlan) != flag => {
+            report.at(line, || {
+                format!("[general] {dw} contradicts {iw}; keep one of them")
+            });
             None
         }
-        (Some((d, line)), _) => Some((d, line)),
-        (None, Some((true, line))) => Some((NetworkDriver::Ipvlan, line)),
+        (Some(d), _) => Some(d),
+        (None, Some((true, line, i))) => Some((NetworkDriver::Ipvlan, line, i)),
         (None, _) => None,
     };
     general.driver = match (&general.interface, wanted) {
-        (Some(_), Some((d, _))) => d,
+        (Some(_), Some((d, _, _))) => d,
         (Some(_), None) => NetworkDriver::Macvlan,
-        (None, Some((d, line))) => {
+        (None, Some((_, line, written))) => {
+            // A bad interface= was reported already.
             if s.value("interface").is_none() {
-                report.at(
-                    line,
+                report.at(line, || {
                     format!(
-                        "[general] a {} network needs interface= (without one, deckies get \
-                         an isolated bridge network)",
-                        if d == NetworkDriver::Ipvlan {
-                            "ipvlan"
-                        } else {
-                            "macvlan"
-                        }
-                    ),
-                );
+                        "[general] {written} needs interface= (without one, deckies get an \
+                         isolated bridge network)"
+                    )
+                });
             }
             NetworkDriver::Bridge
         }
@@ -293,7 +342,7 @@ fn load_general(s: Option<&Section<'_>>, report: &mut Report) -> (General, bool)
     if let Some((raw, line)) = s.value("mutate_interval") {
         match IntervalSetting::parse_ini(raw) {
             Ok(i) => general.mutate_interval = Some(i),
-            Err(e) => report.at(line, format!("[general] mutate_interval={e}")),
+            Err(e) => report.at(line, || format!("[general] mutate_interval={e}")),
         }
     }
     (general, net_known)
@@ -312,73 +361,68 @@ fn load_custom(s: &Section<'_>, report: &mut Report) -> Option<CustomService> {
     let slug = match ServiceSlug::parse(raw_slug) {
         Ok(slug) => slug,
         Err(e) => {
-            report.at(s.line, format!("[{}] {e}", s.name));
+            report.at(s.line, || format!("[{}] {e}", s.name));
             return None;
         }
     };
     if catalogue::all_services().iter().any(|b| b.slug == slug) {
-        report.at(
-            s.line,
+        report.at(s.line, || {
             format!(
                 "[{}] custom service '{slug}' clashes with the built-in service of that name; \
                  rename the section",
                 s.name
-            ),
-        );
+            )
+        });
         return None;
     }
     let image = match s.value("binary") {
-        Some((raw, _)) if !raw.contains(char::is_whitespace) && raw.len() <= 255 => {
-            raw.to_owned()
-        }
+        Some((raw, _)) if !raw.contains(char::is_whitespace) && raw.len() <= 255 => raw.to_owned(),
         Some((raw, line)) => {
-            report.at(
-                line,
+            report.at(line, || {
                 format!(
                     "[{}] binary='{}' is not an image reference (no spaces, at most 255 \
                      characters)",
                     s.name,
                     shown(raw)
-                ),
-            );
+                )
+            });
             return None;
         }
         None => {
-            report.at(
-                s.line,
+            report.at(s.line, || {
                 format!(
                     "[{}] binary= is required: the image to run, e.g. my-image:latest",
                     s.name
-                ),
-            );
+                )
+            });
             return None;
         }
     };
     let exec = match s.value("exec") {
         Some((raw, line)) if raw.contains('\n') => {
-            report.at(line, format!("[{}] exec= must be a single line", s.name));
+            report.at(line, || format!("[{}] exec= must be a single line", s.name));
             None
         }
         other => other.map(|(raw, _)| raw.to_owned()),
     };
     let mut ports = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     if let Some((raw, line)) = s.value("ports") {
         for token in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             match token.parse::<u16>() {
                 Ok(p) if p > 0 => {
-                    if !ports.contains(&p) {
+                    if seen.insert(p) {
                         ports.push(p);
                     }
                 }
                 _ => {
-                    report.at(
-                        line,
+                    report.at(line, || {
                         format!(
                             "[{}] ports='{}' must be a comma-separated list of ports 1-65535",
                             s.name,
                             shown(raw)
-                        ),
-                    );
+                        )
+                    });
                     break;
                 }
             }
@@ -394,7 +438,9 @@ fn load_custom(s: &Section<'_>, report: &mut Report) -> Option<CustomService> {
 
 /// The services an INI may name: implemented built-ins plus its own custom ones.
 struct Services<'a> {
-    custom: &'a [CustomService],
+    custom: BTreeMap<&'a str, &'a CustomService>,
+    /// The "Available: [...]" list, built once: every unknown-service error repeats it.
+    available: std::cell::OnceCell<String>,
 }
 
 enum Known<'a> {
@@ -413,28 +459,30 @@ impl Known<'_> {
 
 impl<'a> Services<'a> {
     fn new(custom: &'a [CustomService]) -> Self {
-        Services { custom }
+        Services {
+            custom: custom.iter().map(|c| (c.slug.as_str(), c)).collect(),
+            available: std::cell::OnceCell::new(),
+        }
     }
 
     fn get(&self, slug: &str) -> Option<Known<'a>> {
         if let Some(s) = catalogue::service_by_slug(slug) {
             return Some(Known::Builtin(s));
         }
-        self.custom
-            .iter()
-            .find(|c| c.slug == slug)
-            .map(Known::Custom)
+        self.custom.get(slug).copied().map(Known::Custom)
     }
 
     /// As DECNET printed it: a Python list of the sorted names.
-    fn available(&self) -> String {
-        let mut all: Vec<&str> = catalogue::services()
-            .map(|s| s.slug.as_str())
-            .chain(self.custom.iter().map(|c| c.slug.as_str()))
-            .collect();
-        all.sort_unstable();
-        all.dedup();
-        py_list(&all)
+    fn available(&self) -> &str {
+        self.available.get_or_init(|| {
+            let mut all: Vec<&str> = catalogue::services()
+                .map(|s| s.slug.as_str())
+                .chain(self.custom.keys().copied())
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            py_list(&all)
+        })
     }
 }
 
@@ -466,12 +514,12 @@ fn load_decky_section(
     services: &Services<'_>,
     report: &mut Report,
 ) -> Option<LoadedSection> {
-    let before = report.0.len();
+    let before = report.count();
     let name = s.name;
     check_keys(s, &DECKY_KEYS, &DECKY_KEY_ALIASES, report);
 
     let base = DeckyName::parse(name)
-        .map_err(|e| report.at(s.line, e.to_string()))
+        .map_err(|e| report.at(s.line, || e.to_string()))
         .ok();
 
     // Absent is 1; present must be an integer in 1..=MAX_AMOUNT (blank included, as
@@ -486,23 +534,21 @@ fn load_decky_section(
                     u32::try_from(n).ok()
                 }
                 _ if digits && raw.bytes().any(|b| b != b'0') => {
-                    report.at(
-                        entry.line,
+                    report.at(entry.line, || {
                         format!(
                             "[{name}] amount={} exceeds maximum allowed ({MAX_AMOUNT}).",
                             shown(raw)
-                        ),
-                    );
+                        )
+                    });
                     None
                 }
                 _ => {
-                    report.at(
-                        entry.line,
+                    report.at(entry.line, || {
                         format!(
                             "[{name}] amount= must be a positive integer, got '{}'",
                             shown(raw)
-                        ),
-                    );
+                        )
+                    });
                     None
                 }
             }
@@ -511,10 +557,9 @@ fn load_decky_section(
 
     let ip = s.value("ip").and_then(|(raw, line)| {
         let Ok(ip) = raw.parse::<Ipv4Addr>() else {
-            report.at(
-                line,
-                format!("[{name}] ip='{}' is not a valid IPv4 address", shown(raw)),
-            );
+            report.at(line, || {
+                format!("[{name}] ip='{}' is not a valid IPv4 address", shown(raw))
+            });
             return None;
         };
         if let Some((net, gw)) = net {
@@ -530,7 +575,7 @@ fn load_decky_section(
                 None
             };
             if let Some(problem) = problem {
-                report.at(line, format!("[{name}] ip={ip} {problem}"));
+                report.at(line, || format!("[{name}] ip={ip} {problem}"));
                 return None;
             }
         }
@@ -538,34 +583,41 @@ fn load_decky_section(
     });
     if let (Some(n), Some((_, line))) = (amount, ip) {
         if n > 1 {
-            report.at(
-                line,
-                format!(
-                    "[{name}] Cannot combine ip= with amount={n}. Remove ip= or use amount=1."
-                ),
-            );
+            report.at(line, || {
+                format!("[{name}] Cannot combine ip= with amount={n}. Remove ip= or use amount=1.")
+            });
         }
     }
 
     let explicit = s.value("services").and_then(|(raw, line)| {
         let mut slugs: Vec<ServiceSlug> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         let mut unknown: Vec<&str> = Vec::new();
         for token in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            match services.get(token).map(|k| k.slug()) {
-                Some(slug) if !slugs.contains(&slug) => slugs.push(slug),
+            match services.get(token) {
+                Some(known) if seen.insert(token) => slugs.push(known.slug()),
                 Some(_) => {}
                 None => unknown.push(token),
             }
         }
         if !unknown.is_empty() {
-            report.at(
-                line,
+            report.at(line, || {
                 format!(
                     "Unknown service(s) in [{name}]: {}. Available: {}",
                     py_list(&unknown),
                     services.available()
-                ),
-            );
+                )
+            });
+            return None;
+        }
+        if slugs.len() > MAX_SERVICES_PER_DECKY {
+            report.at(line, || {
+                format!(
+                    "[{name}] services= lists {} services; a decky may run at most \
+                     {MAX_SERVICES_PER_DECKY}",
+                    slugs.len()
+                )
+            });
             return None;
         }
         (!slugs.is_empty()).then_some(slugs)
@@ -576,14 +628,13 @@ fn load_decky_section(
         if found.is_none() {
             let mut all: Vec<&str> = catalogue::archetypes().iter().map(|a| &*a.slug).collect();
             all.sort_unstable();
-            report.at(
-                line,
+            report.at(line, || {
                 format!(
                     "Unknown archetype '{}'. Available: {}",
                     shown(raw),
                     all.join(", ")
-                ),
-            );
+                )
+            });
         }
         found
     });
@@ -597,21 +648,20 @@ fn load_decky_section(
         let os = NmapOs::parse(raw);
         if os.is_none() {
             let all: Vec<&str> = NmapOs::ALL.iter().map(|o| o.as_str()).collect();
-            report.at(
-                line,
+            report.at(line, || {
                 format!(
                     "[{name}] Unknown nmap_os '{}'. Available: {}",
                     shown(raw),
                     all.join(", ")
-                ),
-            );
+                )
+            });
         }
         os
     });
 
     let mutate_interval = s.value("mutate_interval").and_then(|(raw, line)| {
         IntervalSetting::parse_ini(raw)
-            .map_err(|e| report.at(line, format!("[{name}] mutate_interval={e}")))
+            .map_err(|e| report.at(line, || format!("[{name}] mutate_interval={e}")))
             .ok()
     });
 
@@ -624,13 +674,12 @@ fn load_decky_section(
             match names {
                 Ok(names) => names,
                 Err(_) => {
-                    report.at(
-                        s.line,
+                    report.at(s.line, || {
                         format!(
                             "[{name}] amount={n} would create names like '{base}-{n:02}', \
                              longer than 63 characters; shorten the section name"
-                        ),
-                    );
+                        )
+                    });
                     Vec::new()
                 }
             }
@@ -638,7 +687,7 @@ fn load_decky_section(
         _ => Vec::new(),
     };
 
-    (report.0.len() == before).then_some(LoadedSection {
+    (report.count() == before).then_some(LoadedSection {
         names,
         ip,
         services: explicit,
@@ -701,17 +750,27 @@ fn persona_map(
     report: &mut Report,
 ) -> Option<(ServiceSlug, PersonaMap)> {
     let Some(known) = services.get(service) else {
-        report.at(
-            s.line,
+        report.at(s.line, || {
             format!(
                 "[{}] Unknown service '{}'. Available: {}",
                 s.name,
                 shown(service),
                 services.available()
-            ),
-        );
+            )
+        });
         return None;
     };
+    if matches!(known, Known::Custom(_)) && s.keys.len() > MAX_CUSTOM_PERSONA_KEYS {
+        report.at(s.line, || {
+            format!(
+                "[{}] sets {} keys; the persona of a custom service may set at most \
+                 {MAX_CUSTOM_PERSONA_KEYS}",
+                s.name,
+                s.keys.len()
+            )
+        });
+        return None;
+    }
     let mut map = PersonaMap::new();
     let mut ok = true;
     for (key, entry) in &s.keys {
@@ -726,24 +785,22 @@ fn persona_map(
                     } else {
                         format!("Allowed: {}", allowed.join(", "))
                     };
-                    report.at(
-                        entry.line,
+                    report.at(entry.line, || {
                         format!(
                             "[{}] Unknown key '{}' for service '{service}'. {hint}",
                             s.name,
                             shown(key)
-                        ),
-                    );
+                        )
+                    });
                     ok = false;
                     continue;
                 };
                 match field.parse_value(&entry.value) {
                     Ok(v) => v,
                     Err(why) => {
-                        report.at(
-                            entry.line,
-                            format!("[{}] {} {why}", s.name, key_value(key, &entry.value)),
-                        );
+                        report.at(entry.line, || {
+                            format!("[{}] {} {why}", s.name, key_value(key, &entry.value))
+                        });
                         ok = false;
                         continue;
                     }

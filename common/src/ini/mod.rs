@@ -1,7 +1,7 @@
 //! The fleet INI (SPEC 3): text -> typed [`FleetSpec`], strictly, never panicking.
 //!
-//! Two layers: [`lexer`] turns lines into sections of `key = value` (syntax, with line
-//! numbers), [`load`] turns sections into a [`FleetSpec`] (every rule and message of SPEC
+//! Two layers: `lexer` turns lines into sections of `key = value` (syntax, with line
+//! numbers), `load` turns sections into a [`FleetSpec`] (every rule and message of SPEC
 //! 2.1 and 3). [`parse`] returns the first error, which is what the deploy API reports;
 //! [`validate_all`] returns all of them, for `decnet validate` and the browser editor.
 //!
@@ -34,6 +34,26 @@ pub const MAX_INI_BYTES: usize = 512 * 1024;
 
 /// Largest `amount=` of one section.
 pub const MAX_AMOUNT: u32 = 100;
+
+/// Most deckies one INI may describe. Twice the largest deployment limit the API allows
+/// (500), so every INI up to this size still gets the API's exact limit message from
+/// [`crate::fleet::plan`]; beyond it the loader stops expanding (memory stays bounded).
+pub const MAX_DECKIES: usize = 1000;
+
+/// Most `[custom-*]` services one INI may define. Like the two limits below, not in
+/// DECNET: they keep the work and memory of one INI proportional to its size, since every
+/// service and persona key is repeated on each of up to 100 expansions.
+pub const MAX_CUSTOM_SERVICES: usize = 32;
+
+/// Most services one decky may run (`services=`).
+pub const MAX_SERVICES_PER_DECKY: usize = 32;
+
+/// Most keys in the persona of a custom service (built-in ones are bounded by their schema).
+pub const MAX_CUSTOM_PERSONA_KEYS: usize = 64;
+
+/// Errors kept per phase (syntax, semantic); the rest are counted in one closing error, so
+/// 512 KiB of garbage cannot produce 100k messages.
+pub const MAX_ERRORS: usize = 100;
 
 /// Gateway used when neither `net=` nor `gw=` is given: the first host of [`Subnet::DEFAULT`].
 pub const DEFAULT_GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
@@ -98,6 +118,36 @@ impl fmt::Display for IniError {
             Some(line) => write!(f, "line {line}: {}", self.message),
             None => f.write_str(&self.message),
         }
+    }
+}
+
+/// The errors of one phase, capped at [`MAX_ERRORS`].
+#[derive(Default)]
+pub(crate) struct ErrorSink {
+    kept: Vec<IniError>,
+    total: usize,
+}
+
+impl ErrorSink {
+    /// Builds the error only when it will be kept.
+    pub(crate) fn push_with(&mut self, make: impl FnOnce() -> IniError) {
+        self.total += 1;
+        if self.kept.len() < MAX_ERRORS {
+            self.kept.push(make());
+        }
+    }
+
+    /// Every error pushed, kept or not.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    pub(crate) fn dropped(&self) -> usize {
+        self.total - self.kept.len()
+    }
+
+    pub(crate) fn into_kept(self) -> Vec<IniError> {
+        self.kept
     }
 }
 
@@ -206,3 +256,6 @@ pub fn validate_all(text: &str) -> Vec<IniError> {
     }
     errors
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,315 @@
+//! `cargo bench -p server --bench fleet`: figures for the deploy path, printed.
+//!
+//! - 202 latency of `POST /deckies/deploy` for 1/10/50-decky INIs (handler + commit only;
+//!   the runner drives a no-op engine so nothing else competes);
+//! - wall time to deploy 50 deckies (base + http + ftp) on the real engine through the API,
+//!   against a bare loop of the same engine calls at the same concurrency;
+//! - `GET /deckies/lifecycle` with 50 ids: requests/s and p99, idle and during that deploy;
+//! - RSS of the `decnet` process idle and with 50 deckies.
+//!
+//! Needs dockerd and the musl decoy binary (`make decoy`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use decnet_server::engine::docker::DockerEngine;
+use decnet_server::engine::{DeckyRuntime, Engine, EngineError, Managed, NetSpec, ServiceSpec};
+use serde_json::{json, Value};
+
+const PASS: &str = "bench initial pass";
+const SETTLED: &str = "bench settled passphrase";
+
+struct NoopEngine;
+
+#[async_trait]
+impl Engine for NoopEngine {
+    async fn ensure_image(&self) -> Result<String, EngineError> {
+        Ok("noop".into())
+    }
+    async fn ensure_network(&self, _: &NetSpec) -> Result<String, EngineError> {
+        Ok("noop".into())
+    }
+    async fn start_base(&self, _: &DeckyRuntime, _: &str, _: &str) -> Result<String, EngineError> {
+        Ok("noop".into())
+    }
+    async fn start_service(&self, _: &DeckyRuntime, _: &str, _: &str, _: &ServiceSpec) -> Result<String, EngineError> {
+        Ok("noop".into())
+    }
+    async fn remove_services(&self, _: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
+    async fn remove_decky(&self, _: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
+    async fn verify(&self, _: &DeckyRuntime) -> Result<(), EngineError> {
+        Ok(())
+    }
+    async fn list_managed(&self) -> Result<Vec<Managed>, EngineError> {
+        Ok(vec![])
+    }
+    async fn restart_services(&self, _: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn settle_admin(http: &reqwest::Client, api: &str) -> String {
+    let login = |pw: &'static str| {
+        let http = http.clone();
+        let api = api.to_owned();
+        async move {
+            let v: Value = http
+                .post(format!("{api}/auth/login"))
+                .json(&json!({"username": "admin", "password": pw}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["access_token"].as_str().map(str::to_owned)
+        }
+    };
+    let first = login(PASS).await.expect("login");
+    let v: Value = http
+        .post(format!("{api}/auth/change-password"))
+        .bearer_auth(&first)
+        .json(&json!({"old_password": PASS, "new_password": SETTLED}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = v["access_token"].as_str().unwrap().to_owned();
+    http.put(format!("{api}/config/deployment-limit"))
+        .bearer_auth(&t)
+        .json(&json!({"deployment_limit": 500}))
+        .send()
+        .await
+        .unwrap();
+    t
+}
+
+fn ini(n: usize, net: &str, services: &str) -> String {
+    let mut s = format!("[general]\nnet={net}.0/24\ngw={net}.1\n");
+    for i in 0..n {
+        s.push_str(&format!("[b{i:03}]\nservices={services}\n"));
+    }
+    s
+}
+
+async fn bench_202() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = decnet_server::ServeConfig::for_data_dir(dir.path());
+    cfg.admin_password = Some(PASS.into());
+    let server = decnet_server::build_with_engine(cfg, Arc::new(NoopEngine)).await.unwrap();
+    let api = format!("http://{}/api/v1", server.local_addr().unwrap());
+    tokio::spawn(server.run());
+    let http = reqwest::Client::new();
+    let token = settle_admin(&http, &api).await;
+    println!("## 202 latency of POST /deckies/deploy (replace_fleet, runner on a no-op engine)");
+    for n in [1usize, 10, 50] {
+        let body = json!({"ini_content": ini(n, "10.250.1", "http,ftp"), "replace_fleet": true});
+        let mut lat = Vec::new();
+        for _ in 0..60 {
+            let t = Instant::now();
+            let r = http.post(format!("{api}/deckies/deploy")).bearer_auth(&token).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+            let _ = r.bytes().await;
+            lat.push(t.elapsed());
+            // Let the runner drain so each request meets the same state.
+            tokio::time::sleep(Duration::from_millis(if n == 50 { 150 } else { 30 })).await;
+        }
+        lat.sort();
+        println!("{n:>3} deckies: p50 {}  p99 {}  max {}", ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)), ms(*lat.last().unwrap()));
+    }
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn decoy() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("x86_64-unknown-linux-musl/release/decnet-decoy")
+}
+
+/// Requests/s and latencies of `GET /deckies/lifecycle?ids=<50>` for `secs` with `conc` clients.
+async fn lifecycle_load(http: &reqwest::Client, api: &str, token: &str, ids: &[String], secs: f64, conc: usize) -> (f64, Vec<Duration>) {
+    let q: String = ids.iter().map(|i| format!("ids={i}")).collect::<Vec<_>>().join("&");
+    let url = format!("{api}/deckies/lifecycle?{q}");
+    let stop = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let http = http.clone();
+        let url = url.clone();
+        let token = token.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < stop {
+                let t = Instant::now();
+                let r = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                let _ = r.bytes().await;
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    (all.len() as f64 / secs, all)
+}
+
+async fn bench_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_decnet"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "8"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DECNET_ADMIN_PASSWORD", PASS)
+        .env("DECNET_DECOY_BIN", decoy())
+        .env("DECNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("decnet");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let api = format!("{}/api/v1", line.trim().trim_start_matches("decnet listening on "));
+    let proc = Proc(child);
+    let pid = proc.0.id();
+    let http = reqwest::Client::new();
+    let token = settle_admin(&http, &api).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!("\n## decnet process (release)");
+    println!("RSS idle: {} MB", rss_kb(pid) / 1024);
+
+    // Warm the image once so both sides start equal.
+    let warm = ini(1, "10.250.2", "http");
+    let v: Value = http.post(format!("{api}/deckies/deploy")).bearer_auth(&token).json(&json!({"ini_content": warm})).send().await.unwrap().json().await.unwrap();
+    let warm_ids: Vec<String> = v["lifecycle_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect();
+    wait_all(&http, &api, &token, &warm_ids).await;
+
+    let (idle_rps, idle_lat) = lifecycle_load(&http, &api, &token, &warm_ids.iter().cycle().take(50).cloned().collect::<Vec<_>>(), 3.0, 8).await;
+    println!("\n## GET /deckies/lifecycle with 50 ids, 8 clients");
+    println!("idle:   {idle_rps:.0} req/s  p50 {}  p99 {}", ms(pct(&idle_lat, 0.5)), ms(pct(&idle_lat, 0.99)));
+
+    let body = json!({"ini_content": ini(50, "10.250.2", "http,ftp"), "replace_fleet": true});
+    let t = Instant::now();
+    let v: Value = http.post(format!("{api}/deckies/deploy")).bearer_auth(&token).json(&body).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<String> = v["lifecycle_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect();
+    let (busy_rps, busy_lat) = lifecycle_load(&http, &api, &token, &ids, 3.0, 8).await;
+    println!("during: {busy_rps:.0} req/s  p50 {}  p99 {}", ms(pct(&busy_lat, 0.5)), ms(pct(&busy_lat, 0.99)));
+    let failed = wait_all(&http, &api, &token, &ids).await;
+    let api_wall = t.elapsed();
+    println!("\n## 50 deckies x (base + http + ftp), concurrency 8");
+    println!("through the API: {:.1} s ({failed} failed)", api_wall.as_secs_f64());
+    println!("RSS with 50 deckies: {} MB", rss_kb(pid) / 1024);
+    let host = rows(&http, &api, &token, &ids[..1]).await[0]["host_uuid"].as_str().unwrap().to_owned();
+    drop(proc);
+    cleanup(&host);
+
+    // The same engine calls, bare: no database, no lifecycle rows, no API.
+    let engine = Arc::new(DockerEngine::new("unix:///var/run/docker.sock".into(), decoy(), "bench-bare".into()));
+    let image = engine.ensure_image().await.unwrap();
+    let net = NetSpec { subnet: "10.250.3.0/24".into(), gateway: "10.250.3.1".parse().unwrap(), driver: "bridge".into(), interface: None };
+    let net_id = engine.ensure_network(&net).await.unwrap();
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..50u8 {
+        let engine = engine.clone();
+        let sem = sem.clone();
+        let (image, net_id, net) = (image.clone(), net_id.clone(), net.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            let d = DeckyRuntime {
+                name: format!("bare{i:03}"),
+                ip: format!("10.250.3.{}", i + 2).parse().unwrap(),
+                hostname: format!("bare{i}"),
+                nmap_os: "linux".into(),
+                sysctls: Default::default(),
+                net,
+                services: ["http", "ftp"].iter().map(|s| ServiceSpec { slug: s.to_string(), persona: "{}".into(), custom: None }).collect(),
+            };
+            let base = engine.start_base(&d, &image, &net_id).await.unwrap();
+            for s in &d.services {
+                engine.start_service(&d, &base, &image, s).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let bare = t.elapsed();
+    println!("bare engine loop: {:.1} s  -> ratio {:.2}", bare.as_secs_f64(), api_wall.as_secs_f64() / bare.as_secs_f64());
+    cleanup("bench-bare");
+}
+
+async fn rows(http: &reqwest::Client, api: &str, token: &str, ids: &[String]) -> Vec<Value> {
+    let q: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
+    let v: Value = http.get(format!("{api}/deckies/lifecycle")).bearer_auth(token).query(&q).send().await.unwrap().json().await.unwrap();
+    v["rows"].as_array().unwrap().clone()
+}
+
+async fn wait_all(http: &reqwest::Client, api: &str, token: &str, ids: &[String]) -> usize {
+    loop {
+        let rs = rows(http, api, token, ids).await;
+        if rs.iter().all(|r| r["status"] == "succeeded" || r["status"] == "failed") {
+            return rs.iter().filter(|r| r["status"] == "failed").count();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn cleanup(host: &str) {
+    let label = format!("label=io.decnet.host={host}");
+    let out = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output().unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+    if !ids.is_empty() {
+        let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+    }
+    let out = Command::new("docker").args(["network", "ls", "-q", "--filter", &label]).output().unwrap();
+    for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let _ = Command::new("docker").args(["network", "rm", id]).output();
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        bench_202().await;
+        bench_real().await;
+    });
+}
