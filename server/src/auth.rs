@@ -119,7 +119,13 @@ pub struct AuthService {
     limiter: RateLimiter,
     /// Verified against when the username does not exist, so both paths cost one argon2.
     dummy_hash: String,
+    /// Resolved principals by token id, trusted for [`PRINCIPAL_TTL`]: pollers hit the API
+    /// many times a second. Cleared whenever this process changes a user or revokes a token;
+    /// another server sharing the database is seen within the TTL.
+    principals: Mutex<HashMap<String, (Instant, Principal)>>,
 }
+
+const PRINCIPAL_TTL: Duration = Duration::from_secs(2);
 
 impl AuthService {
     pub fn new(db: DatabaseConnection, secret: &[u8]) -> anyhow_lite::Result<Self> {
@@ -135,6 +141,7 @@ impl AuthService {
             validation,
             limiter: RateLimiter::default(),
             dummy_hash: hash_password_sync("decnet-dummy-password-for-timing")?,
+            principals: Mutex::new(HashMap::new()),
         })
     }
 
@@ -226,6 +233,9 @@ impl AuthService {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::unauthorized())?;
         let c = data.claims;
+        if let Some(p) = self.cached(&c.jti) {
+            return Ok(p);
+        }
         if revoked_token::Entity::find_by_id(c.jti.clone()).one(&self.db).await?.is_some() {
             return Err(ApiError::unauthorized());
         }
@@ -235,14 +245,30 @@ impl AuthService {
             return Err(ApiError::unauthorized());
         }
         let role = Role::parse(&u.role).ok_or_else(|| ApiError::internal("unknown role in users table"))?;
-        Ok(Principal {
+        let p = Principal {
             uuid: u.uuid,
             username: u.username,
             role,
             must_change_password: u.must_change_password,
             jti: c.jti,
             exp: c.exp,
-        })
+        };
+        let mut cache = self.principals.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(p.jti.clone(), (Instant::now(), p.clone()));
+        Ok(p)
+    }
+
+    fn cached(&self, jti: &str) -> Option<Principal> {
+        let cache = self.principals.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(jti).filter(|(at, _)| at.elapsed() < PRINCIPAL_TTL).map(|(_, p)| p.clone())
+    }
+
+    /// Called after every change to users or tokens.
+    fn forget_principals(&self) {
+        self.principals.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The one authorisation check: token (or its absence), then the forced password change,
@@ -268,6 +294,7 @@ impl AuthService {
             .on_conflict_do_nothing()
             .exec(&self.db)
             .await?;
+        self.forget_principals();
         // Expired revocations are dead weight.
         revoked_token::Entity::delete_many()
             .filter(revoked_token::Column::ExpiresAt.lt(Utc::now()))
@@ -304,6 +331,7 @@ impl AuthService {
         // Second precision: tokens with an earlier `iat` are void from now on.
         am.updated_at = Set(Utc::now() + chrono::Duration::seconds(1));
         am.update(&self.db).await?;
+        self.forget_principals();
         Ok(())
     }
 
@@ -356,6 +384,7 @@ impl AuthService {
         let mut am: user::ActiveModel = u.into();
         am.role = Set(role.as_str().into());
         am.update(&self.db).await?;
+        self.forget_principals();
         Ok(())
     }
 
@@ -373,6 +402,7 @@ impl AuthService {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "Cannot delete your own account"));
         }
         user::Entity::delete_by_id(u.uuid).exec(&self.db).await?;
+        self.forget_principals();
         Ok(())
     }
 }

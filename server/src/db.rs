@@ -12,7 +12,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let sqlite = url.starts_with("sqlite");
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
-        .max_connections(if sqlite { 8 } else { 16 })
+        .max_connections(if sqlite { 4 } else { 16 })
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))

@@ -31,6 +31,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
@@ -77,4 +78,16 @@ async fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send 
     }
     server.run().await?;
     Ok(())
+}
+
+/// glibc keeps freed memory in per-thread arenas and raises its mmap threshold after large
+/// frees, so each argon2 hash (19 MiB) would stay resident in whichever thread ran it. Two
+/// arenas and a fixed threshold hand such blocks back to the kernel.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
 }

@@ -40,14 +40,22 @@ pub struct DockerEngine {
     host: String,
     decoy_path: PathBuf,
     client: Mutex<Option<Docker>>,
-    /// Serialises image import and network creation (two deckies must not race to create one).
-    setup: Mutex<()>,
+    /// Serialises image import and network creation (two deckies must not race to create one)
+    /// and remembers what exists: the image (by the binary's size and mtime) and network ids.
+    setup: Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    /// (binary size, mtime) -> image reference present on the engine.
+    image: Option<((u64, std::time::SystemTime), String)>,
+    networks: HashMap<String, String>,
 }
 
 impl DockerEngine {
     /// `host`: this server's uuid, stamped on and required of everything it manages.
     pub fn new(socket: String, decoy_path: PathBuf, host: String) -> Self {
-        DockerEngine { socket, host, decoy_path, client: Mutex::new(None), setup: Mutex::new(()) }
+        DockerEngine { socket, host, decoy_path, client: Mutex::new(None), setup: Mutex::new(Known::default()) }
     }
 
     pub fn host(&self) -> &str {
@@ -78,6 +86,8 @@ impl DockerEngine {
     /// is dropped so the next call reconnects); API errors keep the daemon's message.
     async fn err(&self, what: &str, e: bollard::errors::Error) -> EngineError {
         use bollard::errors::Error as E;
+        // After any failure, believe nothing cached: an image or network may be gone.
+        *self.setup.lock().await = Known::default();
         match e {
             E::DockerResponseServerError { status_code, message } => {
                 EngineError::Failed(format!("{what}: Docker answered {status_code}: {message}"))
@@ -184,6 +194,14 @@ pub fn service_name(decky: &str, service: &str) -> String {
 #[async_trait]
 impl Engine for DockerEngine {
     async fn ensure_image(&self) -> Result<String, EngineError> {
+        let stamp = std::fs::metadata(&self.decoy_path)
+            .and_then(|m| Ok((m.len(), m.modified()?)))
+            .map_err(|e| EngineError::Failed(format!("cannot read the decoy binary {}: {e}", self.decoy_path.display())))?;
+        if let Some((known, reference)) = &self.setup.lock().await.image {
+            if *known == stamp {
+                return Ok(reference.clone());
+            }
+        }
         let path = self.decoy_path.clone();
         let bin = tokio::task::spawn_blocking(move || DecoyBinary::load(&path))
             .await
@@ -191,8 +209,9 @@ impl Engine for DockerEngine {
             .map_err(EngineError::Failed)?;
         let reference = bin.reference();
         let docker = self.docker().await?;
-        let _guard = self.setup.lock().await;
+        let mut known = self.setup.lock().await;
         if docker.inspect_image(&reference).await.is_ok() {
+            known.image = Some((stamp, reference.clone()));
             return Ok(reference);
         }
         let tar = bin.rootfs_tar().map_err(EngineError::Failed)?;
@@ -206,25 +225,34 @@ impl Engine for DockerEngine {
         let mut stream = docker.create_image(Some(opts), Some(bollard::body_full(tar.into())), None);
         while let Some(item) = stream.next().await {
             if let Err(e) = item {
+                drop(known);
                 return Err(self.err("importing the decoy image", e).await);
             }
         }
+        known.image = Some((stamp, reference.clone()));
         Ok(reference)
     }
 
     async fn ensure_network(&self, net: &NetSpec) -> Result<String, EngineError> {
         let docker = self.docker().await?;
-        let _guard = self.setup.lock().await;
+        let mut known = self.setup.lock().await;
         let name = net.name();
+        if let Some(id) = known.networks.get(&name) {
+            return Ok(id.clone());
+        }
         // API 1.41 allows two networks with one name: look before creating, refer by id.
         let opts = ListNetworksOptions {
             filters: Some(HashMap::from([("name".to_string(), vec![name.clone()])])),
         };
         let existing = match docker.list_networks(Some(opts)).await {
             Ok(l) => l,
-            Err(e) => return Err(self.err("listing networks", e).await),
+            Err(e) => {
+                drop(known);
+                return Err(self.err("listing networks", e).await);
+            }
         };
         if let Some(id) = existing.into_iter().find(|n| n.name.as_deref() == Some(&name)).and_then(|n| n.id) {
+            known.networks.insert(name, id.clone());
             return Ok(id);
         }
         let mut options = HashMap::new();
@@ -253,8 +281,14 @@ impl Engine for DockerEngine {
             ..Default::default()
         };
         match docker.create_network(req).await {
-            Ok(r) => Ok(r.id),
-            Err(e) => Err(self.err(&format!("creating network {name} ({})", net.subnet), e).await),
+            Ok(r) => {
+                known.networks.insert(name, r.id.clone());
+                Ok(r.id)
+            }
+            Err(e) => {
+                drop(known);
+                Err(self.err(&format!("creating network {name} ({})", net.subnet), e).await)
+            }
         }
     }
 
