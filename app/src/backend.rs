@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use decnet_common::dto::{ChangePasswordResponse, LoginResponse, Me};
+use decnet_common::dto::{
+    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, PlanPreview,
+};
 use http::request::Parts;
 
 /// A failed call: the HTTP status the REST API would answer and its `detail`.
@@ -25,6 +27,14 @@ pub trait Backend: Send + Sync + 'static {
         new_password: String,
     ) -> Result<ChangePasswordResponse, Failure>;
     async fn logout(&self, req: &Parts) -> Result<(), Failure>;
+    async fn list_deckies(&self, req: &Parts) -> Result<Vec<DeckyDto>, Failure>;
+    async fn lifecycle(&self, req: &Parts, ids: Vec<String>) -> Result<Vec<LifecycleRow>, Failure>;
+    async fn history(&self, req: &Parts, name: String) -> Result<Vec<LifecycleRow>, Failure>;
+    async fn deploy(&self, req: &Parts, ini: String, replace_fleet: bool) -> Result<DeployResponse, Failure>;
+    /// What a deploy of `ini` would create against the current fleet (names, IPs, hostnames).
+    async fn preview(&self, req: &Parts, ini: String) -> Result<Vec<PlanPreview>, Failure>;
+    async fn teardown(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
+    async fn redeploy(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
     /// The `Set-Cookie` value for a session token (empty clears it).
     fn session_cookie(&self, token: &str) -> String;
 }

@@ -187,12 +187,15 @@ const fn archetype(
     }
 }
 
-static ARCHETYPES: [Archetype; 15] = [
+/// SPEC 3.1, narrowed to what the decoy binary serves today: an archetype names only
+/// implemented services (SPEC 3.2), so smb, ldap, llmnr and snmp are left out until the decoy
+/// speaks them, and industrial-control (conpot, snmp) and voip-server (sip) are absent.
+static ARCHETYPES: [Archetype; 13] = [
     archetype(
         "windows-workstation",
         "Windows Workstation",
-        "Office desktop on a Windows domain: file shares and remote desktop.",
-        slugs!["smb", "rdp"],
+        "Office desktop on a Windows domain: remote desktop.",
+        slugs!["rdp"], // SPEC: smb, rdp
         texts!["debian", "ubuntu22"],
         NmapOs::Windows,
     ),
@@ -200,7 +203,7 @@ static ARCHETYPES: [Archetype; 15] = [
         "windows-server",
         "Windows Server",
         "Windows member server: file shares, remote desktop and directory lookups.",
-        slugs!["smb", "rdp", "ldap"],
+        slugs!["rdp"], // SPEC: smb, rdp, ldap
         texts!["debian", "ubuntu22"],
         NmapOs::Windows,
     ),
@@ -208,7 +211,7 @@ static ARCHETYPES: [Archetype; 15] = [
         "domain-controller",
         "Domain Controller",
         "Active Directory controller: LDAP, SMB, RDP and LLMNR name resolution.",
-        slugs!["ldap", "smb", "rdp", "llmnr"],
+        slugs!["rdp"], // SPEC: ldap, smb, rdp, llmnr
         texts!["debian", "ubuntu22"],
         NmapOs::Windows,
     ),
@@ -248,7 +251,7 @@ static ARCHETYPES: [Archetype; 15] = [
         "file-server",
         "File Server",
         "File storage node: SMB shares, FTP and SSH.",
-        slugs!["smb", "ftp", "ssh"],
+        slugs!["ftp", "ssh"], // SPEC: smb, ftp, ssh
         texts!["debian", "ubuntu22", "rocky9"],
         NmapOs::Linux,
     ),
@@ -256,7 +259,7 @@ static ARCHETYPES: [Archetype; 15] = [
         "printer",
         "Network Printer",
         "Office printer answering SNMP and FTP print jobs.",
-        slugs!["snmp", "ftp"],
+        slugs!["ftp"], // SPEC: snmp, ftp
         texts!["alpine", "debian"],
         NmapOs::Embedded,
     ),
@@ -264,31 +267,15 @@ static ARCHETYPES: [Archetype; 15] = [
         "iot-device",
         "IoT Device",
         "Embedded device: MQTT broker, SNMP and a Telnet console.",
-        slugs!["mqtt", "snmp", "telnet"],
+        slugs!["mqtt", "telnet"], // SPEC: mqtt, snmp, telnet
         texts!["alpine"],
         NmapOs::Embedded,
-    ),
-    archetype(
-        "industrial-control",
-        "Industrial Control System",
-        "ICS/SCADA node (Modbus, S7 through Conpot) with SNMP.",
-        slugs!["conpot", "snmp"],
-        texts!["debian"],
-        NmapOs::Embedded,
-    ),
-    archetype(
-        "voip-server",
-        "VoIP Server",
-        "SIP PBX or VoIP gateway.",
-        slugs!["sip"],
-        texts!["debian", "ubuntu22"],
-        NmapOs::Linux,
     ),
     archetype(
         "monitoring-node",
         "Monitoring Node",
         "Infrastructure monitoring host: SNMP and SSH.",
-        slugs!["snmp", "ssh"],
+        slugs!["ssh"], // SPEC: snmp, ssh
         texts!["debian", "rocky9"],
         NmapOs::Linux,
     ),
@@ -589,7 +576,7 @@ const fn service(
 
 /// SPEC 3.2, alphabetical. Flip `implemented` when the decoy binary gains a service.
 static SERVICES: [Service; 27] = [
-    service("conpot", &[502, 161, 80], &[], true),
+    service("conpot", &[502, 161, 80], &[], false),
     service("dns", &[53], &DNS_PERSONA, false),
     service("docker_api", &[2375, 2376], &[], true),
     service("elasticsearch", &[9200], &[], false),
@@ -598,8 +585,8 @@ static SERVICES: [Service; 27] = [
     service("https", &[443], &HTTPS_PERSONA, true),
     service("imap", &[143, 993], &[], true),
     service("k8s", &[6443, 8080], &[], true),
-    service("ldap", &[389, 636], &[], true),
-    service("llmnr", &[5355, 5353], &[], true),
+    service("ldap", &[389, 636], &[], false),
+    service("llmnr", &[5355, 5353], &[], false),
     service("mongodb", &[27017], &[], false),
     service("mqtt", &[1883], &[], true),
     service("mssql", &[1433], &[], false),
@@ -608,10 +595,10 @@ static SERVICES: [Service; 27] = [
     service("postgres", &[5432], &[], true),
     service("rdp", &[3389], &RDP_PERSONA, true),
     service("redis", &[6379], &REDIS_PERSONA, true),
-    service("sip", &[5060], &[], true),
-    service("smb", &[445, 139], &[], true),
+    service("sip", &[5060], &[], false),
+    service("smb", &[445, 139], &[], false),
     service("smtp", &[25, 587], &SMTP_PERSONA, true),
-    service("snmp", &[161], &[], true),
+    service("snmp", &[161], &[], false),
     service("ssh", &[22], &LOGIN_PERSONA, true),
     service("telnet", &[23], &LOGIN_PERSONA, true),
     service("tftp", &[69], &[], false),
@@ -651,6 +638,12 @@ pub fn services() -> impl Iterator<Item = &'static Service> + Clone {
 /// Every SPEC 3.2 service, implemented or not.
 pub fn all_services() -> &'static [Service] {
     &SERVICES
+}
+
+/// A port two catalogue services both listen on: they cannot run in one decky's namespace.
+pub fn shared_port(a: &str, b: &str) -> Option<u16> {
+    let (a, b) = (all_services().iter().find(|s| s.slug == a)?, all_services().iter().find(|s| s.slug == b)?);
+    a.ports.iter().copied().find(|p| b.ports.contains(p))
 }
 
 /// An implemented service by slug.
@@ -705,7 +698,7 @@ mod tests {
     fn unimplemented_services_are_hidden() {
         assert!(service_by_slug("dns").is_none());
         assert!(all_services().iter().any(|s| s.slug == "dns"));
-        assert_eq!(services().count(), 22);
+        assert_eq!(services().count(), 16);
         assert_eq!(all_services().len(), 27);
     }
 

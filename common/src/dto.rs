@@ -352,3 +352,12 @@ pub struct LifecycleEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// One decky a deploy would create, as the wizard previews it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPreview {
+    pub name: String,
+    pub ip: String,
+    pub hostname: String,
+    pub services: Vec<String>,
+}

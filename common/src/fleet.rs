@@ -190,7 +190,19 @@ pub fn plan(spec: &FleetSpec, ctx: &PlanContext<'_>) -> Result<Vec<DeckyPlan>, I
         let hostname = unique_hostname(style, &mut rng, &mut hostnames);
 
         let services = match (&d.services, d.archetype) {
-            (Some(explicit), _) => explicit.clone(),
+            (Some(explicit), _) => {
+                if let Some((a, b, port)) = first_port_clash(explicit, &custom) {
+                    return Err(semantic(
+                        format!(
+                            "[{}] services {a} and {b} both listen on port {port}; a decky can run \
+                             only one of them.",
+                            d.section
+                        ),
+                        Some(d.line),
+                    ));
+                }
+                explicit.clone()
+            }
             (None, Some(a)) => a.services.to_vec(),
             (None, None) => {
                 let mut rng = SplitMix64::derive(ctx.seed, STREAM_SERVICES, index as u64);
@@ -229,10 +241,39 @@ pub fn plan(spec: &FleetSpec, ctx: &PlanContext<'_>) -> Result<Vec<DeckyPlan>, I
     Ok(plans)
 }
 
-/// 1 to 3 distinct services of `pool`.
+/// 1 to 3 distinct services of `pool` that can share one network namespace (a service
+/// whose port is already taken by an earlier pick is dropped).
 fn random_services(pool: &[ServiceSlug], rng: &mut SplitMix64) -> Vec<ServiceSlug> {
     let k = rng.between(1, MAX_RANDOM_SERVICES.min(pool.len()));
-    rng.sample(pool, k)
+    let mut chosen: Vec<ServiceSlug> = Vec::with_capacity(k);
+    for s in rng.sample(pool, k) {
+        if chosen.iter().all(|c| catalogue::shared_port(c.as_str(), s.as_str()).is_none()) {
+            chosen.push(s);
+        }
+    }
+    chosen
+}
+
+/// The first pair of services (built-in or bring-your-own) that listen on one port.
+fn first_port_clash(
+    services: &[ServiceSlug],
+    custom: &std::collections::BTreeMap<&ServiceSlug, &CustomService>,
+) -> Option<(ServiceSlug, ServiceSlug, u16)> {
+    let ports = |s: &ServiceSlug| -> Vec<u16> {
+        match custom.get(s) {
+            Some(c) => c.ports.clone(),
+            None => catalogue::service_by_slug(s.as_str()).map(|x| x.ports.to_vec()).unwrap_or_default(),
+        }
+    };
+    for (i, a) in services.iter().enumerate() {
+        for b in &services[i + 1..] {
+            let pa = ports(a);
+            if let Some(p) = ports(b).into_iter().find(|p| pa.contains(p)) {
+                return Some((a.clone(), b.clone(), p));
+            }
+        }
+    }
+    None
 }
 
 /// The pool a decky's services rotate through: its archetype's services, else every
@@ -686,6 +727,29 @@ mod tests {
         assert_eq!(pick_new_services(&slugs(&["ssh"]), &pool, 1), None);
         assert_eq!(pick_new_services(&[], &[], 1), None);
         assert_eq!(pick_new_services(&[], &pool, 1), Some(slugs(&["ssh"])));
+    }
+
+    #[test]
+    fn services_sharing_a_port_cannot_share_a_decky() {
+        let err = plan(&spec("[a]\nservices=http,https\n"), &PlanContext::default()).unwrap_err();
+        assert_eq!(err.kind, IniErrorKind::Semantic);
+        assert_eq!(
+            err.message,
+            "[a] services http and https both listen on port 443; a decky can run only one of them."
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn random_and_mutated_service_sets_never_share_a_port(seed: u64) {
+            let pool = mutation_pool(None);
+            let picked = pick_new_services(&[], &pool, seed).unwrap();
+            for (i, a) in picked.iter().enumerate() {
+                for b in &picked[i + 1..] {
+                    prop_assert!(catalogue::shared_port(a.as_str(), b.as_str()).is_none(), "{a} {b}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -87,12 +87,8 @@ impl Config {
             }
             None => decky.clone(),
         };
-        let warning = (!problems.is_empty()).then(|| {
-            format!(
-                "decnet-decoy: using defaults: {}",
-                problems.join("; ")
-            )
-        });
+        let warning = (!problems.is_empty())
+            .then(|| format!("decnet-decoy: using defaults: {}", problems.join("; ")));
         (
             Config {
                 decky,
@@ -116,8 +112,7 @@ impl Config {
 fn is_hostname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
@@ -148,18 +143,6 @@ impl Persona {
         match self.0.get(key) {
             Some(Value::Number(n)) => n.as_u64(),
             Some(Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        }
-    }
-
-    pub fn bool(&self, key: &str) -> Option<bool> {
-        match self.0.get(key) {
-            Some(Value::Bool(b)) => Some(*b),
-            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "on" | "1" => Some(true),
-                "false" | "no" | "off" | "0" => Some(false),
-                _ => None,
-            },
             _ => None,
         }
     }
@@ -202,7 +185,10 @@ mod tests {
             ("DECNET_DECKY", "web-01"),
             ("DECNET_HOSTNAME", "srv-web-42"),
             ("DECNET_OS", "Windows"),
-            ("DECNET_PERSONA", r#"{"banner":"hi","response_code":401,"x":true}"#),
+            (
+                "DECNET_PERSONA",
+                r#"{"banner":"hi","response_code":401,"x":true}"#,
+            ),
         ]);
         assert!(warn.is_none());
         assert_eq!(c.decky, "web-01");
@@ -210,7 +196,6 @@ mod tests {
         assert_eq!(c.os, Os::Windows);
         assert_eq!(c.persona.string("banner").as_deref(), Some("hi"));
         assert_eq!(c.persona.u64("response_code"), Some(401));
-        assert_eq!(c.persona.bool("x"), Some(true));
     }
 
     #[test]
@@ -237,6 +222,9 @@ mod tests {
             r#"{"hostname":"nas01","custom_body":"b64:PGgxPmhpPC9oMT4="}"#,
         )]);
         assert_eq!(c.hostname(), "nas01");
-        assert_eq!(c.persona.string("custom_body").as_deref(), Some("<h1>hi</h1>"));
+        assert_eq!(
+            c.persona.string("custom_body").as_deref(),
+            Some("<h1>hi</h1>")
+        );
     }
 }

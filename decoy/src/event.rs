@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
+#[cfg(test)]
 use tokio::sync::mpsc;
 
 use crate::clock::Civil;
@@ -148,6 +149,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 enum Sink {
     Stdout(std::io::Stdout),
+    #[cfg(test)]
     Channel(mpsc::UnboundedSender<Value>),
 }
 
@@ -169,6 +171,7 @@ impl Emitter {
     }
 
     /// An emitter whose lines go to a channel as parsed JSON (for tests).
+    #[cfg(test)]
     pub fn channel(decky: &str) -> (Self, mpsc::UnboundedReceiver<Value>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Self::with_sink(decky, Sink::Channel(tx)), rx)
@@ -208,6 +211,7 @@ impl Emitter {
                     eprintln!("decnet-decoy: cannot write event: {e}");
                 }
             }
+            #[cfg(test)]
             Sink::Channel(tx) => {
                 // A test that dropped its receiver no longer cares.
                 let _ = tx.send(Value::Object(line));
@@ -228,7 +232,11 @@ mod tests {
     fn lines_carry_common_fields_and_increasing_seq() {
         let (em, mut rx) = Emitter::channel("web-01");
         em.emit("ftp", peer(), Event::connect());
-        em.emit("ftp", peer(), Event::auth("root", "toor").field("method", "password"));
+        em.emit(
+            "ftp",
+            peer(),
+            Event::auth("root", "toor").field("method", "password"),
+        );
         let a = rx.try_recv().unwrap();
         let b = rx.try_recv().unwrap();
         assert_eq!(a["seq"], 1);
@@ -250,7 +258,11 @@ mod tests {
     #[test]
     fn mapped_ipv4_is_reported_as_ipv4() {
         let (em, mut rx) = Emitter::channel("d");
-        em.emit("x", "[::ffff:10.1.2.3]:5".parse().unwrap(), Event::connect());
+        em.emit(
+            "x",
+            "[::ffff:10.1.2.3]:5".parse().unwrap(),
+            Event::connect(),
+        );
         assert_eq!(rx.try_recv().unwrap()["src_ip"], "10.1.2.3");
     }
 

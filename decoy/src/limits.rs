@@ -263,6 +263,105 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleStream<S> {
     }
 }
 
+/// A stream that fails once its [`KillGuard`] is dropped. Protocols run by a library in a
+/// task of its own (russh) get one, so the session timeout and the connection cap, which
+/// end our handler, also end the library's task and close the socket.
+pub struct Killable<S> {
+    inner: S,
+    state: Arc<KillState>,
+}
+
+#[derive(Default)]
+struct KillState {
+    killed: std::sync::atomic::AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+pub struct KillGuard(Arc<KillState>);
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        self.0
+            .killed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let waker = self
+            .0
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<S> Killable<S> {
+    pub fn new(inner: S) -> (Self, KillGuard) {
+        let state = Arc::new(KillState::default());
+        (
+            Killable {
+                inner,
+                state: state.clone(),
+            },
+            KillGuard(state),
+        )
+    }
+
+    /// `Err` once killed; otherwise remembers who to wake when that happens.
+    fn check(&self, cx: &Context<'_>) -> io::Result<()> {
+        let mut slot = self.state.waker.lock().unwrap_or_else(|e| e.into_inner());
+        if self.state.killed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "session over"));
+        }
+        match slot.as_ref() {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        Ok(())
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Killable<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Err(e) = this.check(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Killable<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let Err(e) = this.check(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Err(e) = this.check(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// A fake service: talks to one peer until either side is done.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, conn: Conn) -> impl Future<Output = io::Result<()>> + Send;
@@ -294,7 +393,11 @@ impl ServiceCtx {
 }
 
 /// Serves every listener until the process ends.
-pub async fn serve_all<H: Handler>(listeners: Vec<Listener>, handler: Arc<H>, ctx: Arc<ServiceCtx>) {
+pub async fn serve_all<H: Handler>(
+    listeners: Vec<Listener>,
+    handler: Arc<H>,
+    ctx: Arc<ServiceCtx>,
+) {
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
         tasks.spawn(accept_loop(listener, handler.clone(), ctx.clone()));
@@ -414,6 +517,23 @@ mod tests {
         let mut c = conn_over(b"abcdef", limits);
         assert!(c.read_exact(5).await.is_err());
         assert_eq!(c.read_exact(4).await.unwrap(), b"abcd");
+    }
+
+    #[tokio::test]
+    async fn killed_streams_fail_and_wake_their_reader() {
+        let (_client, server) = duplex(64);
+        let (mut s, guard) = Killable::new(server);
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 1];
+            s.read(&mut buf).await
+        });
+        tokio::task::yield_now().await;
+        drop(guard);
+        let res = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("reader woken")
+            .expect("no panic");
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::TimedOut);
     }
 
     #[tokio::test(start_paused = true)]

@@ -119,10 +119,17 @@ fn serve(service: &str, ports: &[u16]) -> ExitCode {
             .iter()
             .filter_map(|l| {
                 let addr = l.socket.local_addr().ok()?;
-                Some(format!("{addr}{}", if l.tls.is_some() { "/tls" } else { "" }))
+                Some(format!(
+                    "{addr}{}",
+                    if l.tls.is_some() { "/tls" } else { "" }
+                ))
             })
             .collect();
-        eprintln!("decnet-decoy: {} listening on {}", def.slug, shown.join(", "));
+        eprintln!(
+            "decnet-decoy: {} listening on {}",
+            def.slug,
+            shown.join(", ")
+        );
         let emitter = Emitter::stdout(&cfg.decky);
         tokio::select! {
             served = services::serve(def, &cfg, listeners, emitter, Limits::default()) => served,

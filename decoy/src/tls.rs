@@ -23,7 +23,10 @@ pub fn cpu_supported() -> Result<(), String> {
             ("adx", std::arch::is_x86_feature_detected!("adx")),
             ("bmi1", std::arch::is_x86_feature_detected!("bmi1")),
             ("bmi2", std::arch::is_x86_feature_detected!("bmi2")),
-            ("pclmulqdq", std::arch::is_x86_feature_detected!("pclmulqdq")),
+            (
+                "pclmulqdq",
+                std::arch::is_x86_feature_detected!("pclmulqdq"),
+            ),
         ]
         .into_iter()
         .filter(|(_, present)| !present)
@@ -95,7 +98,11 @@ pub fn self_signed(cn: &str) -> Result<(CertificateDer<'static>, PrivateKeyDer<'
     serial[0] &= 0x7f;
     params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
     let start = Civil::from_unix_millis(unix_millis() - 23 * 86_400_000);
-    let (year, month, day) = (start.year as i32, start.month as u8, start.day.min(28) as u8);
+    let (year, month, day) = (
+        start.year as i32,
+        start.month as u8,
+        start.day.min(28) as u8,
+    );
     params.not_before = rcgen::date_time_ymd(year, month, day);
     params.not_after = rcgen::date_time_ymd(year + 1, month, day);
 

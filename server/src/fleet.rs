@@ -5,7 +5,7 @@
 //! rows in one transaction, hand the rows to the runner and return.
 
 use chrono::{SecondsFormat, Utc};
-use decnet_common::dto::{AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, Operation};
+use decnet_common::dto::{AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, Operation, PlanPreview};
 use decnet_common::fleet::{self as planner, ExistingDecky, PlanContext};
 use decnet_common::ini::{self, IniError, IniErrorKind, NetworkDriver};
 use decnet_common::interval::MutateInterval;
@@ -69,28 +69,7 @@ impl FleetService {
         let _plan = self.plan_lock.lock().await;
         let txn = self.db.begin().await?;
         let current = decky::Entity::find().all(&txn).await?;
-        let existing: Vec<ExistingDecky> = current
-            .iter()
-            .filter(|d| d.desired == decky::PRESENT)
-            .filter_map(|d| {
-                Some(ExistingDecky {
-                    name: DeckyName::parse(&d.name).ok()?,
-                    ip: d.ip.parse().ok()?,
-                    hostname: d.hostname.clone(),
-                })
-            })
-            .collect();
-        let limit = settings::deployment_limit(&txn).await?;
-        let global = MutateInterval::parse(&settings::global_mutation_interval(&txn).await?).ok();
-        let ctx = PlanContext {
-            existing: &existing,
-            replace_fleet,
-            deployment_limit: Some(limit),
-            global_interval: global,
-            host_ip: None,
-            seed: rand::random(),
-        };
-        let plans = planner::plan(&spec, &ctx).map_err(|e| ini_error(&e))?;
+        let plans = plan_against(&txn, &spec, &current, replace_fleet).await?;
 
         let host = self.runner.host_uuid().to_owned();
         let now = Utc::now();
@@ -152,6 +131,39 @@ impl FleetService {
             mode: "unihost".into(),
             lifecycle_ids: ids,
         })
+    }
+
+    /// The deckies a deploy of `ini_text` would create now (additive), without creating them.
+    pub async fn preview(&self, ini_text: &str) -> ApiResult<Vec<PlanPreview>> {
+        if ini_text.len() > MAX_INI_BYTES {
+            return Err(ApiError::unprocessable("Invalid INI config"));
+        }
+        let spec = ini::parse(ini_text).map_err(|e| ini_error(&e))?;
+        let current = decky::Entity::find().all(&self.db).await?;
+        let plans = plan_against(&self.db, &spec, &current, false).await?;
+        Ok(plans
+            .into_iter()
+            .map(|p| PlanPreview {
+                name: p.name.as_str().to_owned(),
+                ip: p.ip.to_string(),
+                hostname: p.hostname,
+                services: p.services.iter().map(|s| s.as_str().to_owned()).collect(),
+            })
+            .collect())
+    }
+
+    /// A new deploy row for a decky already in the fleet (a retry after a failure).
+    pub async fn redeploy(&self, name: &str) -> ApiResult<AcceptedResponse> {
+        let name = DeckyName::parse(name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        let _plan = self.plan_lock.lock().await;
+        decky::Entity::find_by_id(name.as_str().to_owned())
+            .one(&self.db)
+            .await?
+            .filter(|d| d.desired == decky::PRESENT)
+            .ok_or_else(|| ApiError::not_found(format!("Decky {name} not found")))?;
+        let row = new_row(name.as_str(), self.runner.host_uuid(), Operation::Deploy, "retry").insert(&self.db).await?;
+        self.runner.submit(&[(name.as_str().to_owned(), row.id.clone())]);
+        Ok(AcceptedResponse { lifecycle_ids: vec![row.id] })
     }
 
     pub async fn lifecycle(&self, ids: &[String]) -> ApiResult<Vec<LifecycleRow>> {
@@ -230,6 +242,31 @@ impl FleetService {
         self.runner.submit(&[(name.as_str().to_owned(), row.id.clone())]);
         Ok(AcceptedResponse { lifecycle_ids: vec![row.id] })
     }
+}
+
+/// Plans `spec` against the current fleet, the limit and the global interval.
+async fn plan_against(
+    db: &impl ConnectionTrait,
+    spec: &ini::FleetSpec,
+    current: &[decky::Model],
+    replace_fleet: bool,
+) -> ApiResult<Vec<planner::DeckyPlan>> {
+    let existing: Vec<ExistingDecky> = current
+        .iter()
+        .filter(|d| d.desired == decky::PRESENT)
+        .filter_map(|d| {
+            Some(ExistingDecky { name: DeckyName::parse(&d.name).ok()?, ip: d.ip.parse().ok()?, hostname: d.hostname.clone() })
+        })
+        .collect();
+    let ctx = PlanContext {
+        existing: &existing,
+        replace_fleet,
+        deployment_limit: Some(settings::deployment_limit(db).await?),
+        global_interval: MutateInterval::parse(&settings::global_mutation_interval(db).await?).ok(),
+        host_ip: None,
+        seed: rand::random(),
+    };
+    planner::plan(spec, &ctx).map_err(|e| ini_error(&e))
 }
 
 /// What the operator should read for a decky: its desired state and its newest operation.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use app::backend::{Backend, Failure};
 use axum::extract::ConnectInfo;
-use decnet_common::dto::{ChangePasswordResponse, LoginResponse, Me};
+use decnet_common::dto::{
+    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, PlanPreview,
+};
 use http::request::Parts;
 
 use crate::auth::{session_cookie, token_from_headers, Need, Principal};
@@ -55,6 +57,42 @@ impl Backend for UiBackend {
     async fn logout(&self, req: &Parts) -> Result<(), Failure> {
         let p = self.principal(req, Need::AnyUser).await?;
         self.0.auth.logout(&p).await.map_err(failure)
+    }
+
+    async fn list_deckies(&self, req: &Parts) -> Result<Vec<DeckyDto>, Failure> {
+        self.principal(req, Need::Viewer).await?;
+        self.0.fleet.list().await.map_err(failure)
+    }
+
+    async fn lifecycle(&self, req: &Parts, ids: Vec<String>) -> Result<Vec<LifecycleRow>, Failure> {
+        self.principal(req, Need::Viewer).await?;
+        let ids: Vec<String> = ids.into_iter().take(crate::fleet::MAX_LIFECYCLE_IDS).collect();
+        self.0.fleet.lifecycle(&ids).await.map_err(failure)
+    }
+
+    async fn history(&self, req: &Parts, name: String) -> Result<Vec<LifecycleRow>, Failure> {
+        self.principal(req, Need::Viewer).await?;
+        self.0.fleet.history(&name, 50).await.map_err(failure)
+    }
+
+    async fn deploy(&self, req: &Parts, ini: String, replace_fleet: bool) -> Result<DeployResponse, Failure> {
+        self.principal(req, Need::Admin).await?;
+        self.0.fleet.deploy(&ini, replace_fleet).await.map_err(failure)
+    }
+
+    async fn preview(&self, req: &Parts, ini: String) -> Result<Vec<PlanPreview>, Failure> {
+        self.principal(req, Need::Admin).await?;
+        self.0.fleet.preview(&ini).await.map_err(failure)
+    }
+
+    async fn teardown(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure> {
+        self.principal(req, Need::Admin).await?;
+        self.0.fleet.teardown(&name).await.map_err(failure)
+    }
+
+    async fn redeploy(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure> {
+        self.principal(req, Need::Admin).await?;
+        self.0.fleet.redeploy(&name).await.map_err(failure)
     }
 
     fn session_cookie(&self, token: &str) -> String {

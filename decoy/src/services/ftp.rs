@@ -175,7 +175,9 @@ mod tests {
     #[test]
     fn persona_banner_gets_a_reply_code() {
         let mut c = cfg();
-        c.persona.0.insert("banner".into(), "ProFTPD 1.3.5 Server".into());
+        c.persona
+            .0
+            .insert("banner".into(), "ProFTPD 1.3.5 Server".into());
         assert_eq!(Ftp::new(&c).banner, "220 ProFTPD 1.3.5 Server");
     }
 }

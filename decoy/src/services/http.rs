@@ -63,7 +63,9 @@ impl Http {
             .unwrap_or(200);
         let mut extra_headers = httpd::parse_extra_headers(p.get("extra_headers"));
         if matches!(app, FakeApp::WordPress | FakeApp::PhpMyAdmin)
-            && !extra_headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-powered-by"))
+            && !extra_headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-powered-by"))
         {
             extra_headers.push(("X-Powered-By".into(), "PHP/8.1.2-1ubuntu2.14".into()));
         }
@@ -126,8 +128,10 @@ impl Http {
         match path {
             "/" | "/index.php" => match &self.custom_body {
                 Some(_) => self.landing(),
-                None => Response::html(200, wordpress_home(&base))
-                    .header("Link", format!("<{base}/wp-json/>; rel=\"https://api.w.org/\"")),
+                None => Response::html(200, wordpress_home(&base)).header(
+                    "Link",
+                    format!("<{base}/wp-json/>; rel=\"https://api.w.org/\""),
+                ),
             },
             "/wp-login.php" => {
                 let error = match req.method.as_str() {
@@ -141,7 +145,10 @@ impl Http {
                     _ => None,
                 };
                 Response::html(200, wordpress_login(&base, error.as_deref()))
-                    .header("Set-Cookie", "wordpress_test_cookie=WP%20Cookie%20check; path=/; HttpOnly")
+                    .header(
+                        "Set-Cookie",
+                        "wordpress_test_cookie=WP%20Cookie%20check; path=/; HttpOnly",
+                    )
                     .header("Cache-Control", "no-cache, must-revalidate, max-age=0")
             }
             "/xmlrpc.php" => {
@@ -180,7 +187,10 @@ impl Http {
                     _ => None,
                 };
                 Response::html(200, phpmyadmin_login(error.as_deref()))
-                    .header("Set-Cookie", "phpMyAdmin=8f1c2b7de4a5; path=/phpmyadmin/; HttpOnly")
+                    .header(
+                        "Set-Cookie",
+                        "phpMyAdmin=8f1c2b7de4a5; path=/phpmyadmin/; HttpOnly",
+                    )
                     .header("X-Frame-Options", "DENY")
             }
             _ => self.not_found(),
@@ -267,7 +277,15 @@ fn capture_form(conn: &Conn, req: &Request, user_field: &str, pass_field: &str) 
 }
 
 const USER_FIELDS: &[&str] = &[
-    "username", "user", "login", "log", "email", "uname", "user_name", "userid", "name",
+    "username",
+    "user",
+    "login",
+    "log",
+    "email",
+    "uname",
+    "user_name",
+    "userid",
+    "name",
 ];
 const PASS_FIELDS: &[&str] = &["password", "pass", "pwd", "passwd", "passwort", "secret"];
 
@@ -380,7 +398,9 @@ fn wordpress_home(base: &str) -> String {
 
 fn wordpress_login(base: &str, error: Option<&str>) -> String {
     let error = error
-        .map(|e| format!("<div id=\"login_error\" class=\"notice notice-error\"><p>{e}</p></div>\n"))
+        .map(|e| {
+            format!("<div id=\"login_error\" class=\"notice notice-error\"><p>{e}</p></div>\n")
+        })
         .unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n<title>Log In &lsaquo; Company Blog &#8212; WordPress</title>\n<meta name='robots' content='max-image-preview:large, noindex, noarchive' />\n<link rel='stylesheet' id='login-css' href='{base}/wp-admin/css/login.min.css?ver={WORDPRESS_VERSION}' media='all' />\n</head>\n<body class=\"login no-js login-action-login wp-core-ui locale-en-us\">\n<div id=\"login\">\n<h1><a href=\"https://wordpress.org/\">Powered by WordPress</a></h1>\n{error}<form name=\"loginform\" id=\"loginform\" action=\"{base}/wp-login.php\" method=\"post\">\n<p><label for=\"user_login\">Username or Email Address</label>\n<input type=\"text\" name=\"log\" id=\"user_login\" class=\"input\" value=\"\" size=\"20\" autocapitalize=\"off\" autocomplete=\"username\" required=\"required\" /></p>\n<div class=\"user-pass-wrap\"><label for=\"user_pass\">Password</label>\n<div class=\"wp-pwd\"><input type=\"password\" name=\"pwd\" id=\"user_pass\" class=\"input password-input\" value=\"\" size=\"20\" autocomplete=\"current-password\" spellcheck=\"false\" required=\"required\" /></div></div>\n<p class=\"forgetmenot\"><input name=\"rememberme\" type=\"checkbox\" id=\"rememberme\" value=\"forever\" /> <label for=\"rememberme\">Remember Me</label></p>\n<p class=\"submit\"><input type=\"submit\" name=\"wp-submit\" id=\"wp-submit\" class=\"button button-primary button-large\" value=\"Log In\" />\n<input type=\"hidden\" name=\"redirect_to\" value=\"{base}/wp-admin/\" />\n<input type=\"hidden\" name=\"testcookie\" value=\"1\" /></p>\n</form>\n<p id=\"nav\"><a href=\"{base}/wp-login.php?action=lostpassword\">Lost your password?</a></p>\n</div>\n</body>\n</html>\n"
@@ -455,7 +475,11 @@ mod tests {
     async fn default_site_answers_and_logs_requests() {
         let t = testkit::start("http", cfg(json!({}))).await;
         let mut c = t.connect(0).await;
-        let resp = get(&mut c, "GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5\r\n\r\n").await;
+        let resp = get(
+            &mut c,
+            "GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5\r\n\r\n",
+        )
+        .await;
         assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
         assert!(resp.contains("Server: nginx/1.18.0 (Ubuntu)\r\n"));
         assert!(resp.contains("Welcome to nginx!"));
@@ -476,8 +500,10 @@ mod tests {
     async fn persona_sets_status_body_and_headers_and_basic_auth_is_captured() {
         let t = testkit::start(
             "http",
-            cfg(json!({"server_header": "Apache/2.2.15 (CentOS)", "response_code": 401,
-                       "custom_body": "<h1>private</h1>", "extra_headers": {"X-Test": "1"}})),
+            cfg(
+                json!({"server_header": "Apache/2.2.15 (CentOS)", "response_code": 401,
+                       "custom_body": "<h1>private</h1>", "extra_headers": {"X-Test": "1"}}),
+            ),
         )
         .await;
         let mut c = t.connect(0).await;
@@ -514,16 +540,25 @@ mod tests {
         let xml = "<?xml version=\"1.0\"?><methodCall><methodName>wp.getUsersBlogs</methodName><params><param><value><string>editor</string></value></param><param><value><string>letmein</string></value></param></params></methodCall>";
         let resp = get(
             &mut c,
-            &format!("POST /xmlrpc.php HTTP/1.1\r\nHost: blog\r\nContent-Length: {}\r\n\r\n{xml}", xml.len()),
+            &format!(
+                "POST /xmlrpc.php HTTP/1.1\r\nHost: blog\r\nContent-Length: {}\r\n\r\n{xml}",
+                xml.len()
+            ),
         )
         .await;
         assert!(resp.contains("Incorrect username or password."));
         let mut ev = t.events();
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("admin"), Some("hunter2")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("admin"), Some("hunter2"))
+        );
         assert_eq!(a["method"], "form");
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("editor"), Some("letmein")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("editor"), Some("letmein"))
+        );
         assert_eq!(a["method"], "xmlrpc");
     }
 
@@ -532,10 +567,20 @@ mod tests {
         let t = testkit::start("http", cfg(json!({"fake_app": "phpmyadmin"}))).await;
         let mut c = t.connect(0).await;
         let body = "pma_username=root&pma_password=toor&server=1";
-        let resp = get(&mut c, &format!("POST /index.php HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len())).await;
+        let resp = get(
+            &mut c,
+            &format!(
+                "POST /index.php HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .await;
         assert!(resp.contains("Access denied for user 'root'@'localhost'"));
         let a = t.events().expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("root"), Some("toor")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("root"), Some("toor"))
+        );
 
         let t = testkit::start("http", cfg(json!({"fake_app": "tomcat"}))).await;
         let mut c = t.connect(0).await;
@@ -545,7 +590,10 @@ mod tests {
         assert!(resp.starts_with("HTTP/1.1 401"));
         assert!(resp.contains("realm=\"Tomcat Manager Application\""));
         let a = t.events().expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("tomcat"), Some("s3cret")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("tomcat"), Some("s3cret"))
+        );
 
         let t = testkit::start("http", cfg(json!({"fake_app": "jenkins"}))).await;
         let mut c = t.connect(0).await;
@@ -557,7 +605,10 @@ mod tests {
         assert!(resp.starts_with("HTTP/1.1 302"));
         assert!(resp.contains("Location: /loginError"));
         let a = t.events().expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("jadmin"), Some("jpass")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("jadmin"), Some("jpass"))
+        );
     }
 
     #[tokio::test]
@@ -565,12 +616,22 @@ mod tests {
         let t = testkit::start("http", cfg(json!({}))).await;
         let mut c = t.connect(0).await;
         let body = "username=bob&password=pw1";
-        get(&mut c, &format!("POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len())).await;
+        get(
+            &mut c,
+            &format!(
+                "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .await;
         let mut ev = t.events();
         let r = ev.expect("request").await;
         assert_eq!(r["body"], body);
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("bob"), Some("pw1")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("bob"), Some("pw1"))
+        );
     }
 
     #[tokio::test]
@@ -583,7 +644,11 @@ mod tests {
         assert_eq!(r["body"], "abcdefg");
 
         let mut c = t.connect(0).await;
-        let resp = get(&mut c, "POST /x HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n").await;
+        let resp = get(
+            &mut c,
+            "POST /x HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n",
+        )
+        .await;
         assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
 
         let mut c = t.connect(0).await;
@@ -598,7 +663,9 @@ mod tests {
         let (mut tls, cert_cn) = t.connect_tls(0, "intranet.example.com").await;
         assert!(cert_cn);
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
         let mut out = Vec::new();
         let _ = tls.read_to_end(&mut out).await;
         let text = String::from_utf8_lossy(&out);

@@ -43,10 +43,6 @@ impl Request {
         self.target.split(['?', '#']).next().unwrap_or("")
     }
 
-    pub fn query(&self) -> &str {
-        self.target.split_once('?').map(|(_, q)| q).unwrap_or("")
-    }
-
     /// Form fields of an urlencoded POST body.
     pub fn form(&self) -> Vec<(String, String)> {
         let is_form = self
@@ -94,6 +90,16 @@ impl Response {
         }
     }
 
+    /// No body and no headers of its own.
+    pub fn empty(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            close: false,
+        }
+    }
+
     pub fn html(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self::new(status, "text/html; charset=UTF-8", body)
     }
@@ -131,6 +137,11 @@ pub trait App: Send + Sync + 'static {
     /// Headers added to every response (persona `extra_headers`).
     fn extra_headers(&self) -> &[(String, String)] {
         &[]
+    }
+
+    /// Whether responses are laid out as Go's net/http writes them.
+    fn go_style(&self) -> bool {
+        false
     }
 }
 
@@ -177,8 +188,12 @@ pub async fn serve<A: App>(app: &A, conn: &mut Conn) -> io::Result<()> {
             Parsed::Request(req) => req,
             Parsed::Eof => return Ok(()),
             Parsed::Reject(status) => {
-                let resp = Response::html(status, error_page(app.server_header(), status)).closing();
-                write_response(app, conn, "GET", resp).await?;
+                let body = if app.go_style() {
+                    format!("{status} {}", reason(status))
+                } else {
+                    error_page(app.server_header(), status)
+                };
+                write_response(app, conn, None, Response::html(status, body).closing()).await?;
                 return Ok(());
             }
         };
@@ -188,7 +203,7 @@ pub async fn serve<A: App>(app: &A, conn: &mut Conn) -> io::Result<()> {
             resp.close = true;
         }
         let close = resp.close;
-        write_response(app, conn, &req.method, resp).await?;
+        write_response(app, conn, Some(&req), resp).await?;
         if close {
             return Ok(());
         }
@@ -325,7 +340,7 @@ async fn read_chunked(conn: &mut Conn) -> io::Result<Option<Vec<u8>>> {
             }
             return Ok(None);
         }
-        if body.len() + size > conn.limits.body_max {
+        if size > conn.limits.body_max.saturating_sub(body.len()) {
             return Ok(None);
         }
         body.extend_from_slice(&conn.read_exact(size).await?);
@@ -341,7 +356,9 @@ pub fn parse_request_line(line: &[u8]) -> Option<Request> {
     let version = parts.next()?;
     if parts.next().is_some()
         || method.len() > 32
-        || !method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
         || !(version == "HTTP/1.1" || version == "HTTP/1.0")
     {
         return None;
@@ -385,15 +402,13 @@ pub fn percent_decode(s: &[u8]) -> String {
     while i < s.len() {
         match s[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => {
-                match (hex_val(s[i + 1]), hex_val(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < s.len() => match (hex_val(s[i + 1]), hex_val(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -469,14 +484,28 @@ pub fn error_page(server: Option<&str>, status: u16) -> String {
 async fn write_response<A: App>(
     app: &A,
     conn: &mut Conn,
-    method: &str,
+    req: Option<&Request>,
     resp: Response,
 ) -> io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\n",
-        resp.status,
-        reason(resp.status)
-    );
+    let head = if app.go_style() {
+        go_head(app, req, &resp)
+    } else {
+        classic_head(app, &resp)
+    };
+    let mut out = head.into_bytes();
+    if req.map(|r| r.method.as_str()) != Some("HEAD") {
+        out.extend_from_slice(&resp.body);
+    }
+    conn.write_all(&out).await?;
+    if resp.close {
+        conn.shutdown().await;
+    }
+    Ok(())
+}
+
+/// nginx/Apache layout: always HTTP/1.1, Server and Date first, explicit Connection.
+fn classic_head<A: App>(app: &A, resp: &Response) -> String {
+    let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     if let Some(server) = app.server_header() {
         head.push_str(&format!("Server: {server}\r\n"));
     }
@@ -490,15 +519,46 @@ async fn write_response<A: App>(
     } else {
         "Connection: keep-alive\r\n\r\n"
     });
-    let mut out = head.into_bytes();
-    if method != "HEAD" {
-        out.extend_from_slice(&resp.body);
+    head
+}
+
+/// Go net/http layout (Docker, Kubernetes): the request's HTTP version, headers sorted,
+/// then Date and Content-Length; `Connection` only when closing an HTTP/1.1 connection.
+fn go_head<A: App>(app: &A, req: Option<&Request>, resp: &Response) -> String {
+    let Some(req) = req else {
+        // What Go answers to a request it cannot parse ("400 Bad Request" as the body).
+        return format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+            resp.status,
+            reason(resp.status)
+        );
+    };
+    let version = if req.version == "HTTP/1.0" {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
+    let mut headers: Vec<(&str, &str)> = resp
+        .headers
+        .iter()
+        .chain(app.extra_headers())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Some(server) = app.server_header() {
+        headers.push(("Server", server));
     }
-    conn.write_all(&out).await?;
-    if resp.close {
-        conn.shutdown().await;
+    headers.sort_by(|a, b| a.0.cmp(b.0));
+    let mut head = format!("{version} {} {}\r\n", resp.status, reason(resp.status));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    Ok(())
+    head.push_str(&format!("Date: {}\r\n", Civil::now().http_date()));
+    head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    if resp.close && version == "HTTP/1.1" {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    head
 }
 
 /// Persona `extra_headers`: a JSON object, or `Name: value` lines (newlines or `\n`).
@@ -528,7 +588,11 @@ pub fn parse_extra_headers(value: Option<&serde_json::Value>) -> Vec<(String, St
     };
     pairs
         .into_iter()
-        .filter(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|(k, _)| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(|(k, v)| (k, v.replace(['\r', '\n'], " ")))
         .take(32)
         .collect()
@@ -544,7 +608,6 @@ mod tests {
         let r = parse_request_line(b"GET /a?b=1 HTTP/1.1").unwrap();
         assert_eq!((r.method.as_str(), r.target.as_str()), ("GET", "/a?b=1"));
         assert_eq!(r.path(), "/a");
-        assert_eq!(r.query(), "b=1");
         assert!(parse_request_line(b"GET /").is_none());
         assert!(parse_request_line(b"get / HTTP/1.1").is_none());
         assert!(parse_request_line(b"GET / HTTP/2.0").is_none());

@@ -11,12 +11,16 @@ use super::sasl;
 
 const MAX_COMMANDS: usize = 200;
 const MAX_AUTH_FAILS: usize = 5;
+/// Dovecot's limit of invalid commands before it hangs up.
+const MAX_BAD_COMMANDS: usize = 20;
+const TOO_MANY_BAD: &[u8] = b"* BYE Too many invalid IMAP commands.\r\n";
 /// Literals per command and largest literal accepted.
 const MAX_LITERALS: usize = 4;
 const MAX_LITERAL: usize = 8 * 1024;
 const MAX_TOKENS: usize = 64;
 
-const CAPS: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN";
+const CAPS: &str =
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN";
 
 pub struct Imap {
     greeting: String,
@@ -41,6 +45,7 @@ impl Handler for Imap {
     async fn handle(&self, mut conn: Conn) -> io::Result<()> {
         conn.write_all(self.greeting.as_bytes()).await?;
         let mut fails = 0;
+        let mut bad = 0;
         for _ in 0..MAX_COMMANDS {
             let tokens = match read_command(&mut conn).await {
                 Ok(Some(t)) => t,
@@ -52,6 +57,10 @@ impl Handler for Imap {
                 Err(e) => return Err(e),
             };
             let [tag, command, args @ ..] = tokens.as_slice() else {
+                bad += 1;
+                if bad >= MAX_BAD_COMMANDS {
+                    return conn.write_all(TOO_MANY_BAD).await;
+                }
                 conn.write_all(b"* BAD Error in IMAP command received by server.\r\n")
                     .await?;
                 continue;
@@ -86,7 +95,13 @@ impl Handler for Imap {
                             conn.write_all(reply.as_bytes()).await?;
                             return Ok(());
                         }
-                        _ => format!("{tag} BAD Error in IMAP command received by server.\r\n"),
+                        _ => {
+                            bad += 1;
+                            if bad >= MAX_BAD_COMMANDS {
+                                return conn.write_all(TOO_MANY_BAD).await;
+                            }
+                            format!("{tag} BAD Error in IMAP command received by server.\r\n")
+                        }
                     };
                     conn.write_all(reply.as_bytes()).await?;
                     continue;
@@ -99,11 +114,13 @@ impl Handler for Imap {
             conn.write_all(reply.as_bytes()).await?;
             fails += 1;
             if fails >= MAX_AUTH_FAILS {
-                conn.write_all(b"* BYE Disconnected for too many bad authentications.\r\n").await?;
+                conn.write_all(b"* BYE Disconnected for too many bad authentications.\r\n")
+                    .await?;
                 return Ok(());
             }
         }
-        conn.write_all(b"* BYE Too many invalid IMAP commands.\r\n").await
+        conn.write_all(b"* BYE Too many invalid IMAP commands.\r\n")
+            .await
     }
 }
 
@@ -187,20 +204,29 @@ async fn read_command(conn: &mut Conn) -> io::Result<Option<Vec<Vec<u8>>>> {
         let (mut part, literal) = tokenize(&line);
         tokens.append(&mut part);
         if tokens.len() > MAX_TOKENS {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "too many tokens"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "too many tokens",
+            ));
         }
         let Some((len, sync)) = literal else {
             return Ok(Some(tokens));
         };
         if len > MAX_LITERAL {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "literal too long"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "literal too long",
+            ));
         }
         if sync {
             conn.write_all(b"+ OK\r\n").await?;
         }
         tokens.push(conn.read_exact(len).await?);
     }
-    Err(io::Error::new(io::ErrorKind::InvalidData, "too many literals"))
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "too many literals",
+    ))
 }
 
 /// Splits a line into atoms and quoted strings; reports a trailing literal marker
@@ -249,7 +275,11 @@ fn literal_marker(tok: &[u8]) -> Option<(usize, bool)> {
     if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok().map(|n| (n, sync))
+    std::str::from_utf8(digits)
+        .ok()?
+        .parse()
+        .ok()
+        .map(|n| (n, sync))
 }
 
 #[cfg(test)]
@@ -269,7 +299,10 @@ mod tests {
     #[test]
     fn tokens_quotes_and_literals() {
         let (t, lit) = tokenize(b"a1 LOGIN \"jo \\\"x\\\"\" {5}");
-        assert_eq!(t, vec![b"a1".to_vec(), b"LOGIN".to_vec(), b"jo \"x\"".to_vec()]);
+        assert_eq!(
+            t,
+            vec![b"a1".to_vec(), b"LOGIN".to_vec(), b"jo \"x\"".to_vec()]
+        );
         assert_eq!(lit, Some((5, true)));
         assert_eq!(tokenize(b"x {12+}").1, Some((12, false)));
         assert_eq!(tokenize(b"x {}").1, None);
@@ -279,24 +312,37 @@ mod tests {
     async fn login_with_quotes_and_literals_is_captured() {
         let t = testkit::start("imap", cfg()).await;
         let mut c = t.connect(0).await;
-        assert!(c.read_line().await.starts_with("* OK [CAPABILITY IMAP4rev1"));
+        assert!(c
+            .read_line()
+            .await
+            .starts_with("* OK [CAPABILITY IMAP4rev1"));
         c.line("a1 CAPABILITY").await;
         assert!(c.read_line().await.starts_with("* CAPABILITY"));
         assert!(c.read_line().await.starts_with("a1 OK"));
         c.line("a2 LOGIN \"carol\" \"p w\"").await;
-        assert_eq!(c.read_line().await, "a2 NO [AUTHENTICATIONFAILED] Authentication failed.");
+        assert_eq!(
+            c.read_line().await,
+            "a2 NO [AUTHENTICATIONFAILED] Authentication failed."
+        );
         c.line("a3 LOGIN dave {6}").await;
         assert_eq!(c.read_line().await, "+ OK");
         c.send(b"pa\"ss1\r\n").await;
         assert!(c.read_line().await.starts_with("a3 NO"));
-        c.line(&format!("a4 AUTHENTICATE PLAIN {}", sasl::b64encode(b"\0erin\0pw4"))).await;
+        c.line(&format!(
+            "a4 AUTHENTICATE PLAIN {}",
+            sasl::b64encode(b"\0erin\0pw4")
+        ))
+        .await;
         assert!(c.read_line().await.starts_with("a4 NO"));
         c.line("a5 LOGOUT").await;
         assert_eq!(c.read_line().await, "* BYE Logging out");
         let mut ev = t.events();
         for (u, p) in [("carol", "p w"), ("dave", "pa\"ss1"), ("erin", "pw4")] {
             let a = ev.expect("auth").await;
-            assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some(u), Some(p)));
+            assert_eq!(
+                (a["username"].as_str(), a["password"].as_str()),
+                (Some(u), Some(p))
+            );
         }
     }
 

@@ -1,6 +1,7 @@
-//! `k8s`: a Kubernetes API server (TLS on 6443, plain on 8080). `/version` and the health
-//! endpoints answer as they do for anonymous users; everything else is 403 for anonymous
-//! requests and 401 for any presented token (which is captured as a credential).
+//! `k8s`: a Kubernetes API server (TLS on 6443, plain on 8080) in Go's response layout.
+//! `/version` and the health endpoints answer as they do for anyone; everything else asks
+//! for credentials (401). Basic credentials and bearer tokens are captured by the HTTP
+//! layer; tokens get the API's JSON `Status` answer.
 
 use std::io;
 
@@ -21,7 +22,7 @@ const VERSION: &str = r#"{
   "platform": "linux/amd64"
 }"#;
 
-const UNAUTHORIZED: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}
+const UNAUTHORIZED_STATUS: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}
 "#;
 
 pub struct K8s;
@@ -32,42 +33,48 @@ impl K8s {
     }
 }
 
-fn forbidden(path: &str) -> String {
-    let path: String = path
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-        .take(256)
-        .collect();
-    format!(
-        "{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\"message\":\"forbidden: User \\\"system:anonymous\\\" cannot get path \\\"{path}\\\"\",\"reason\":\"Forbidden\",\"details\":{{}},\"code\":403}}\n"
-    )
-}
-
 fn audit_id() -> String {
     let mut b = [0u8; 16];
     let _ = getrandom::getrandom(&mut b);
     let h = crate::event::hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn api(resp: Response) -> Response {
+    resp.header("Audit-Id", audit_id())
+        .header("Cache-Control", "no-cache, private")
+        .header("X-Content-Type-Options", "nosniff")
 }
 
 impl App for K8s {
     fn respond(&self, req: &Request, _conn: &Conn) -> Response {
-        let resp = if req.header("authorization").is_some() {
-            Response::json(401, UNAUTHORIZED)
-        } else {
-            match req.path() {
-                "/version" | "/version/" => Response::json(200, VERSION),
-                "/healthz" | "/livez" | "/readyz" => Response::text(200, "ok"),
-                path => Response::json(403, forbidden(path)),
-            }
-        };
-        resp.header("Audit-Id", audit_id())
-            .header("Cache-Control", "no-cache, private")
-            .header("X-Content-Type-Options", "nosniff")
+        let bearer = req
+            .header("authorization")
+            .map(|a| a.trim_start().to_ascii_lowercase().starts_with("bearer "))
+            .unwrap_or(false);
+        match req.path() {
+            "/version" | "/version/" => api(Response::json(200, VERSION)),
+            "/healthz" | "/livez" | "/readyz" => api(Response::text(200, "ok")),
+            _ if bearer => api(Response::json(401, UNAUTHORIZED_STATUS)),
+            _ => Response::text(401, "Unauthorized\n")
+                .header("Www-Authenticate", "Basic realm=\"kubernetes-master\"")
+                .header("X-Content-Type-Options", "nosniff"),
+        }
     }
 
     fn server_header(&self) -> Option<&str> {
         None
+    }
+
+    fn go_style(&self) -> bool {
+        true
     }
 }
 
@@ -83,19 +90,26 @@ mod tests {
     use crate::services::testkit;
 
     #[tokio::test]
-    async fn anonymous_and_token_requests() {
+    async fn public_endpoints_answer_and_credentials_are_captured() {
         let t = testkit::start("k8s", Config::default()).await;
         let mut c = t.connect(1).await;
         c.send(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let resp = c.read_http_response().await;
         assert!(resp.contains("\"gitVersion\": \"v1.28.6\""));
-        c.send(b"GET /api/v1/secrets HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        c.send(b"GET /api/v1/secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWRtaW46a3ViZQ==\r\n\r\n").await;
         let resp = c.read_http_response().await;
-        assert!(resp.starts_with("HTTP/1.1 403"));
-        assert!(resp.contains("system:anonymous"));
+        assert!(resp.starts_with("HTTP/1.1 401"));
+        assert!(resp.contains("realm=\"kubernetes-master\""));
         c.send(b"GET /api/v1/pods HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer eyJhbGciOi.stolen\r\n\r\n").await;
-        assert!(c.read_http_response().await.starts_with("HTTP/1.1 401"));
-        let a = t.events().expect("auth").await;
+        let resp = c.read_http_response().await;
+        assert!(resp.contains("\"reason\":\"Unauthorized\""));
+        let mut ev = t.events();
+        let a = ev.expect("auth").await;
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("admin"), Some("kube"))
+        );
+        let a = ev.expect("auth").await;
         assert_eq!(a["method"], "bearer");
         assert_eq!(a["password"], "eyJhbGciOi.stolen");
     }
@@ -105,7 +119,9 @@ mod tests {
         let t = testkit::start("k8s", Config::default()).await;
         let (mut tls, _) = t.connect_tls(0, "kubernetes").await;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
         let mut out = Vec::new();
         let _ = tls.read_to_end(&mut out).await;
         assert!(String::from_utf8_lossy(&out).ends_with("ok"));

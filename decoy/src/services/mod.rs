@@ -21,6 +21,7 @@ pub mod mqtt;
 pub mod mysql;
 pub mod pop3;
 pub mod postgres;
+pub mod rdp;
 pub mod redis;
 pub mod sasl;
 pub mod smtp;
@@ -57,22 +58,88 @@ pub struct ServiceDef {
 const HTTP_ALPN: &[&[u8]] = &[b"http/1.1"];
 
 /// Every service `decnet-decoy serve` can run, in the order `list` prints them.
-pub const CATALOGUE: &[ServiceDef] = &[
-    ServiceDef { slug: "ssh", ports: &[plain(22)], alpn: &[] },
-    ServiceDef { slug: "http", ports: &[plain(80), tls(443)], alpn: HTTP_ALPN },
-    ServiceDef { slug: "https", ports: &[tls(443)], alpn: HTTP_ALPN },
-    ServiceDef { slug: "ftp", ports: &[plain(21)], alpn: &[] },
-    ServiceDef { slug: "telnet", ports: &[plain(23)], alpn: &[] },
-    ServiceDef { slug: "smtp", ports: &[plain(25), plain(587)], alpn: &[] },
-    ServiceDef { slug: "pop3", ports: &[plain(110), tls(995)], alpn: &[] },
-    ServiceDef { slug: "imap", ports: &[plain(143), tls(993)], alpn: &[] },
-    ServiceDef { slug: "redis", ports: &[plain(6379)], alpn: &[] },
-    ServiceDef { slug: "mysql", ports: &[plain(3306)], alpn: &[] },
-    ServiceDef { slug: "postgres", ports: &[plain(5432)], alpn: &[] },
-    ServiceDef { slug: "mqtt", ports: &[plain(1883)], alpn: &[] },
-    ServiceDef { slug: "vnc", ports: &[plain(5900)], alpn: &[] },
-    ServiceDef { slug: "docker_api", ports: &[plain(2375), tls(2376)], alpn: HTTP_ALPN },
-    ServiceDef { slug: "k8s", ports: &[tls(6443), plain(8080)], alpn: HTTP_ALPN },
+pub static CATALOGUE: &[ServiceDef] = &[
+    ServiceDef {
+        slug: "ssh",
+        ports: &[plain(22)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "http",
+        ports: &[plain(80), tls(443)],
+        alpn: HTTP_ALPN,
+    },
+    ServiceDef {
+        slug: "https",
+        ports: &[tls(443)],
+        alpn: HTTP_ALPN,
+    },
+    ServiceDef {
+        slug: "ftp",
+        ports: &[plain(21)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "telnet",
+        ports: &[plain(23)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "smtp",
+        ports: &[plain(25), plain(587)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "pop3",
+        ports: &[plain(110), tls(995)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "imap",
+        ports: &[plain(143), tls(993)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "redis",
+        ports: &[plain(6379)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "mysql",
+        ports: &[plain(3306)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "postgres",
+        ports: &[plain(5432)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "mqtt",
+        ports: &[plain(1883)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "rdp",
+        // TLS is negotiated inside the protocol, not implicit on the port.
+        ports: &[plain(3389)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "vnc",
+        ports: &[plain(5900)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "docker_api",
+        ports: &[plain(2375), tls(2376)],
+        alpn: HTTP_ALPN,
+    },
+    ServiceDef {
+        slug: "k8s",
+        ports: &[tls(6443), plain(8080)],
+        alpn: HTTP_ALPN,
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -101,10 +168,7 @@ pub async fn bind(
         let number = ports.get(i).copied().unwrap_or(port.number);
         let tls = if port.tls {
             let built = acceptor.get_or_insert_with(|| {
-                let cn = cfg
-                    .persona
-                    .str("tls_cn")
-                    .unwrap_or_else(|| cfg.hostname());
+                let cn = cfg.persona.str("tls_cn").unwrap_or_else(|| cfg.hostname());
                 crate::tls::acceptor(cn, def.alpn)
             });
             match built {
@@ -178,6 +242,10 @@ macro_rules! with_handler {
                 let $h = mqtt::Mqtt::new($cfg);
                 $body
             }
+            "rdp" => {
+                let $h = rdp::Rdp::new($cfg);
+                $body
+            }
             "vnc" => {
                 let $h = vnc::Vnc::new($cfg);
                 $body
@@ -210,4 +278,211 @@ pub async fn serve(
 
 async fn run<H: Handler>(listeners: Vec<Listener>, handler: H, ctx: Arc<ServiceCtx>) {
     serve_all(listeners, Arc::new(handler), ctx).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{Conn, Session};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Deterministic xorshift, so a failure reproduces.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            let n = (self.next() as usize) % (max + 1);
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// Openings of every protocol we speak, so garbage also reaches the later states.
+    const PREFIXES: &[&[u8]] = &[
+        b"",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+        b"POST /wp-login.php HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"USER root\r\nPASS ",
+        b"EHLO x\r\nAUTH LOGIN\r\n",
+        b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
+        b"a1 LOGIN {5}\r\n",
+        b"a1 AUTHENTICATE PLAIN\r\n",
+        b"*3\r\n$3\r\nSET\r\n$",
+        b"\x55\x00\x00\x01\x85\xa6\xff\x01",
+        b"\x00\x00\x00\x08\x04\xd2\x16\x2f\x00\x00\x00\x30\x00\x03\x00\x00user\x00",
+        b"\x10\x20\x00\x04MQTT\x05\xc2\x00\x3c\x05",
+        b"RFB 003.008\n\x02",
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"\xff\xfa\x1f",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    ];
+
+    async fn throw<H: Handler>(handler: &H, slug: &'static str, input: Vec<u8>) {
+        let (client, server) = tokio::io::duplex(16 * 1024);
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let writer = tokio::spawn(async move {
+            let _ = to_server.write_all(&input).await;
+            let _ = to_server.shutdown().await;
+        });
+        // Read what the service answers while writing, as a TCP peer would.
+        let reader = tokio::spawn(async move {
+            let mut sink = [0u8; 4096];
+            for _ in 0..10_000 {
+                match from_server.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        });
+        let (emitter, mut rx) = Emitter::channel("fuzz");
+        let session = Session::new(slug, "127.0.0.1:4444".parse().unwrap(), emitter);
+        let limits = crate::services::testkit::test_limits();
+        let conn = Conn::new(Box::new(server), session, limits);
+        let done = tokio::time::timeout(Duration::from_secs(10), handler.handle(conn)).await;
+        assert!(
+            done.is_ok(),
+            "{slug}: handler did not finish on closed input"
+        );
+        writer.abort();
+        reader.abort();
+        while let Ok(ev) = rx.try_recv() {
+            let line = serde_json::to_string(&ev).unwrap();
+            assert!(
+                line.len() < 16 * 1024,
+                "{slug}: oversized event {}",
+                line.len()
+            );
+            for key in [
+                "ts", "seq", "decky", "service", "event", "src_ip", "src_port",
+            ] {
+                assert!(ev.get(key).is_some(), "{slug}: event without {key}");
+            }
+        }
+    }
+
+    async fn fuzz_service(def: &'static ServiceDef, rounds: usize) -> Result<(), String> {
+        let cfg = Config::default();
+        let limits = crate::services::testkit::test_limits();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ def.slug.len() as u64);
+        with_handler!(def.slug, &cfg, limits, |h| {
+            for round in 0..rounds {
+                let mut input = PREFIXES[round % PREFIXES.len()].to_vec();
+                input.extend(rng.bytes(if round % 7 == 0 { 70_000 } else { 600 }));
+                throw(&h, def.slug, input).await;
+            }
+        });
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn every_service_survives_random_bytes() {
+        for def in CATALOGUE {
+            fuzz_service(def, 120).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_beyond_the_cap_is_shed_and_service_continues() {
+        let limits = crate::limits::Limits {
+            max_conns: 8,
+            ..crate::services::testkit::test_limits()
+        };
+        let t = crate::services::testkit::start_with("ftp", Config::default(), limits).await;
+        let mut clients = Vec::new();
+        for _ in 0..40 {
+            clients.push(t.connect(0).await);
+        }
+        let mut greeted = 0;
+        for c in &mut clients {
+            let mut buf = [0u8; 3];
+            let got = tokio::time::timeout(Duration::from_secs(5), c.stream.read(&mut buf)).await;
+            if matches!(got, Ok(Ok(3))) && &buf == b"220" {
+                greeted += 1;
+            }
+        }
+        assert_eq!(greeted, 8, "exactly the cap is served");
+        drop(clients);
+        // Slots come back as the handlers see EOF; a new client is served again.
+        let mut served = false;
+        for _ in 0..50 {
+            let mut c = t.connect(0).await;
+            let mut buf = [0u8; 3];
+            let got =
+                tokio::time::timeout(Duration::from_millis(200), c.stream.read(&mut buf)).await;
+            if matches!(got, Ok(Ok(3))) {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(served, "service answers again after the flood");
+    }
+
+    async fn closes_within(c: &mut crate::services::testkit::Client, within: Duration) -> bool {
+        let mut sink = Vec::new();
+        matches!(
+            tokio::time::timeout(within, c.stream.read_to_end(&mut sink)).await,
+            Ok(Ok(_)) | Ok(Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn idle_and_session_timeouts_end_connections() {
+        let idle = crate::limits::Limits {
+            idle: Duration::from_millis(300),
+            ..crate::services::testkit::test_limits()
+        };
+        let t = crate::services::testkit::start_with("ftp", Config::default(), idle).await;
+        let mut c = t.connect(0).await;
+        c.read_line().await;
+        assert!(closes_within(&mut c, Duration::from_secs(5)).await);
+        let d = t.events().expect("disconnect").await;
+        assert_eq!(d["reason"], "idle_timeout");
+
+        let session = crate::limits::Limits {
+            session: Duration::from_millis(500),
+            ..crate::services::testkit::test_limits()
+        };
+        let t = crate::services::testkit::start_with("ftp", Config::default(), session).await;
+        let mut c = t.connect(0).await;
+        c.read_line().await;
+        for _ in 0..10 {
+            // Busy but never done: only the session limit ends it.
+            let _ = c.stream.write_all(b"NOOP\r\n").await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(closes_within(&mut c, Duration::from_secs(5)).await);
+        let d = t.events().expect("disconnect").await;
+        assert_eq!(d["reason"], "session_timeout");
+    }
+
+    #[tokio::test]
+    async fn ssh_sessions_end_at_the_session_limit() {
+        let session = crate::limits::Limits {
+            session: Duration::from_millis(500),
+            ..crate::services::testkit::test_limits()
+        };
+        let t = crate::services::testkit::start_with("ssh", Config::default(), session).await;
+        let mut c = t.connect(0).await;
+        c.read_line().await;
+        c.send(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        // russh's own task holds the socket; the kill switch must close it anyway.
+        assert!(closes_within(&mut c, Duration::from_secs(5)).await);
+    }
+
+    #[test]
+    fn catalogue_slugs_are_unique_and_findable() {
+        for def in CATALOGUE {
+            assert_eq!(CATALOGUE.iter().filter(|d| d.slug == def.slug).count(), 1);
+            assert_eq!(find(def.slug).map(|d| d.slug), Some(def.slug));
+            assert!(!def.ports.is_empty());
+        }
+    }
 }

@@ -196,7 +196,8 @@ mod tests {
     async fn credentials_are_captured_and_refused_per_version() {
         let t = testkit::start("mqtt", Config::default()).await;
         let mut c = t.connect(0).await;
-        c.send(&connect_packet(4, Some("iot"), Some("iot123"))).await;
+        c.send(&connect_packet(4, Some("iot"), Some("iot123")))
+            .await;
         assert_eq!(c.read_to_close().await, [0x20, 0x02, 0x00, 0x04]);
         let mut c = t.connect(0).await;
         c.send(&connect_packet(5, Some("admin"), Some("pw"))).await;
@@ -206,7 +207,10 @@ mod tests {
         assert_eq!(c.read_to_close().await, [0x20, 0x02, 0x00, 0x05]);
         let mut ev = t.events();
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("iot"), Some("iot123")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("iot"), Some("iot123"))
+        );
         assert_eq!(a["client_id"], "sensor-7");
         let a = ev.expect("auth").await;
         assert_eq!(a["username"], "admin");

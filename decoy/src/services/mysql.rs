@@ -42,7 +42,8 @@ impl Mysql {
                     "8.0.36".to_owned()
                 }
             });
-        let legacy = version.starts_with('5') || version.starts_with("10.") || version.contains("MariaDB");
+        let legacy =
+            version.starts_with('5') || version.starts_with("10.") || version.contains("MariaDB");
         // Every capability of a stock server but SSL, which we cannot complete.
         let (plugin, charset, caps) = if legacy {
             ("mysql_native_password", 0x21, 0x81ff_f7ff)
@@ -147,13 +148,15 @@ impl<'a> Cursor<'a> {
     fn lenenc(&mut self) -> Option<u64> {
         match self.u8()? {
             n @ 0..=0xfa => Some(u64::from(n)),
-            0xfc => self.take(2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))),
+            0xfc => self
+                .take(2)
+                .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))),
             0xfd => self
                 .take(3)
                 .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], 0]))),
-            0xfe => self.take(8).map(|b| {
-                u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-            }),
+            0xfe => self
+                .take(8)
+                .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
             _ => None,
         }
     }
@@ -177,7 +180,10 @@ impl<'a> Cursor<'a> {
 /// HandshakeResponse41 (or the old 320 form). Optional trailing parts that are missing or
 /// malformed are left empty rather than failing the whole parse.
 pub fn parse_handshake_response(payload: &[u8]) -> Option<HandshakeResponse> {
-    let mut c = Cursor { buf: payload, pos: 0 };
+    let mut c = Cursor {
+        buf: payload,
+        pos: 0,
+    };
     let first = c.take(2)?;
     let low = u32::from(u16::from_le_bytes([first[0], first[1]]));
     let mut r = HandshakeResponse::default();
@@ -190,7 +196,9 @@ pub fn parse_handshake_response(payload: &[u8]) -> Option<HandshakeResponse> {
             r.database = c.cstr().map(<[u8]>::to_vec);
             a
         } else {
-            c.cstr().map(<[u8]>::to_vec).unwrap_or_else(|| c.rest().to_vec())
+            c.cstr()
+                .map(<[u8]>::to_vec)
+                .unwrap_or_else(|| c.rest().to_vec())
         };
         return Some(r);
     }
@@ -253,7 +261,9 @@ impl Handler for Mysql {
             return Ok(());
         };
         let peer_ip = conn.session.peer.ip().to_canonical();
-        let low_caps = payload.get(..2).map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])));
+        let low_caps = payload
+            .get(..2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])));
         if payload.len() == 32 && low_caps.unwrap_or(0) & CLIENT_SSL != 0 {
             // An SSLRequest: we advertised no SSL, so a real client would not send one.
             conn.emit(Event::command("SSLRequest"));
@@ -342,7 +352,10 @@ mod tests {
         assert_eq!(r.auth, [1, 2, 3]);
         assert_eq!(r.database.as_deref(), Some(&b"shop"[..]));
         assert_eq!(r.plugin.as_deref(), Some(&b"caching_sha2_password"[..]));
-        assert_eq!(r.attrs, vec![(b"_client_name".to_vec(), b"libmysql".to_vec())]);
+        assert_eq!(
+            r.attrs,
+            vec![(b"_client_name".to_vec(), b"libmysql".to_vec())]
+        );
     }
 
     #[tokio::test]
@@ -366,7 +379,10 @@ mod tests {
         let err = c.read_exact(len).await;
         assert_eq!(err[..3], [0xff, 0x15, 0x04]);
         let text = String::from_utf8_lossy(&err[9..]).into_owned();
-        assert_eq!(text, "Access denied for user 'root'@'127.0.0.1' (using password: YES)");
+        assert_eq!(
+            text,
+            "Access denied for user 'root'@'127.0.0.1' (using password: YES)"
+        );
         let a = t.events().expect("auth").await;
         assert_eq!(a["username"], "root");
         assert_eq!(a["password"], "");

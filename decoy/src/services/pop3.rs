@@ -12,6 +12,8 @@ use super::sasl;
 
 const MAX_COMMANDS: usize = 200;
 const MAX_AUTH_FAILS: usize = 5;
+/// Dovecot's limit of unknown commands before it hangs up.
+const MAX_BAD_COMMANDS: usize = 20;
 
 pub struct Pop3 {
     greeting: String,
@@ -40,6 +42,7 @@ impl Handler for Pop3 {
         conn.write_all(self.greeting.as_bytes()).await?;
         let mut user: Option<Vec<u8>> = None;
         let mut fails = 0;
+        let mut bad = 0;
         for _ in 0..MAX_COMMANDS {
             let line = match conn.read_line().await {
                 Ok(Some(l)) => l,
@@ -94,7 +97,14 @@ impl Handler for Pop3 {
                         }
                         "NOOP" => b"+OK\r\n",
                         "STLS" => b"-ERR TLS support not enabled.\r\n",
-                        _ => b"-ERR Unknown command.\r\n",
+                        _ => {
+                            bad += 1;
+                            if bad >= MAX_BAD_COMMANDS {
+                                conn.write_all(b"-ERR Too many bad commands.\r\n").await?;
+                                return Ok(());
+                            }
+                            b"-ERR Unknown command.\r\n"
+                        }
                     };
                     conn.write_all(reply).await?;
                     continue;
@@ -107,7 +117,8 @@ impl Handler for Pop3 {
                 .await?;
             fails += 1;
             if fails >= MAX_AUTH_FAILS {
-                conn.write_all(b"-ERR Disconnected for too many bad authentications.\r\n").await?;
+                conn.write_all(b"-ERR Disconnected for too many bad authentications.\r\n")
+                    .await?;
                 return Ok(());
             }
         }
@@ -150,7 +161,11 @@ impl Pop3 {
                 let Some(p) = step(conn).await? else {
                     return Ok(None);
                 };
-                Ok(Some((sasl::login_b64(&u), sasl::login_b64(&p), "AUTH LOGIN")))
+                Ok(Some((
+                    sasl::login_b64(&u),
+                    sasl::login_b64(&p),
+                    "AUTH LOGIN",
+                )))
             }
             _ => {
                 conn.write_all(b"-ERR Unsupported authentication mechanism.\r\n")
@@ -205,9 +220,15 @@ mod tests {
         assert!(c.read_line().await.starts_with("+OK"));
         let mut ev = t.events();
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("alice"), Some("secret1")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("alice"), Some("secret1"))
+        );
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("bob"), Some("secret2")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("bob"), Some("secret2"))
+        );
         assert_eq!(a["method"], "AUTH PLAIN");
     }
 

@@ -172,7 +172,12 @@ mod tests {
         let mut c = t.connect(0).await;
         c.send(&[0, 0, 0, 8, 4, 210, 22, 47]).await;
         assert_eq!(c.read_exact(1).await, b"N");
-        c.send(&startup(&[("user", "postgres"), ("database", "prod"), ("application_name", "psql")])).await;
+        c.send(&startup(&[
+            ("user", "postgres"),
+            ("database", "prod"),
+            ("application_name", "psql"),
+        ]))
+        .await;
         assert_eq!(c.read_exact(9).await, [b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
         c.send(b"p\0\0\0\x0dhunter22\0").await;
         let err = c.read_to_close().await;
@@ -194,7 +199,9 @@ mod tests {
         c.send(&[0, 0, 0, 8, 0xff, 0x53, 0x4d, 0x42]).await;
         let err = c.read_to_close().await;
         let text = String::from_utf8_lossy(&err);
-        assert!(text.contains("unsupported frontend protocol 65363.19778: server supports 3.0 to 3.0"));
+        assert!(
+            text.contains("unsupported frontend protocol 65363.19778: server supports 3.0 to 3.0")
+        );
     }
 
     proptest! {

@@ -21,7 +21,10 @@ pub struct Redis {
 
 const KEYS: &[(&str, &str)] = &[
     ("session:7f3a9c", "{\"user_id\":1042,\"role\":\"admin\"}"),
-    ("user:1042", "{\"name\":\"jsmith\",\"email\":\"jsmith@corp.local\"}"),
+    (
+        "user:1042",
+        "{\"name\":\"jsmith\",\"email\":\"jsmith@corp.local\"}",
+    ),
     ("cache:homepage", "<html><body>cached</body></html>"),
 ];
 
@@ -66,6 +69,42 @@ const CONFIG: &[(&str, &str)] = &[
     ("appendonly", "no"),
     ("save", "3600 1 300 100 60 10000"),
     ("databases", "16"),
+];
+
+/// Redis's command arity: exact when positive, a minimum when negative (name included).
+const ARITY: &[(&str, i32)] = &[
+    ("GET", 2),
+    ("SET", -3),
+    ("KEYS", 2),
+    ("CONFIG", -2),
+    ("ECHO", 2),
+    ("PING", -1),
+    ("AUTH", -2),
+    ("INFO", -1),
+    ("EXISTS", -2),
+    ("TYPE", 2),
+    ("TTL", 2),
+    ("PTTL", 2),
+    ("DEL", -2),
+    ("UNLINK", -2),
+    ("SELECT", 2),
+    ("DBSIZE", 1),
+    ("EXPIRE", -3),
+    ("SCAN", -2),
+    ("SLAVEOF", 3),
+    ("REPLICAOF", 3),
+    ("SAVE", 1),
+    ("MODULE", -2),
+    ("EVAL", -3),
+    ("EVALSHA", -3),
+    ("HSET", -4),
+    ("LPUSH", -3),
+    ("RPUSH", -3),
+    ("SADD", -3),
+    ("PUBLISH", 3),
+    ("MSET", -3),
+    ("RENAME", 3),
+    ("CLIENT", -2),
 ];
 
 fn bulk(s: &[u8]) -> Vec<u8> {
@@ -129,10 +168,14 @@ async fn read_command(conn: &mut Conn) -> io::Result<Read> {
         return Ok(Read::Command(args));
     }
     let Some(n) = parse_len(&line[1..]) else {
-        return Ok(Read::Protocol("-ERR Protocol error: invalid multibulk length\r\n"));
+        return Ok(Read::Protocol(
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ));
     };
     if n > MAX_ARGS as i64 {
-        return Ok(Read::Protocol("-ERR Protocol error: invalid multibulk length\r\n"));
+        return Ok(Read::Protocol(
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ));
     }
     let mut args = Vec::new();
     let mut total = 0usize;
@@ -145,11 +188,17 @@ async fn read_command(conn: &mut Conn) -> io::Result<Read> {
         }
         let len = match parse_len(&head[1..]) {
             Some(l) if l >= 0 => l as usize,
-            _ => return Ok(Read::Protocol("-ERR Protocol error: invalid bulk length\r\n")),
+            _ => {
+                return Ok(Read::Protocol(
+                    "-ERR Protocol error: invalid bulk length\r\n",
+                ))
+            }
         };
         total += len;
         if total > conn.limits.body_max {
-            return Ok(Read::Protocol("-ERR Protocol error: invalid bulk length\r\n"));
+            return Ok(Read::Protocol(
+                "-ERR Protocol error: invalid bulk length\r\n",
+            ));
         }
         let data = conn.read_exact(len + 2).await?;
         args.push(data[..len].to_vec());
@@ -186,6 +235,11 @@ impl Handler for Redis {
             };
             let name = String::from_utf8_lossy(name).to_ascii_uppercase();
             let joined = args.join(&b' ');
+            if name == "POST" || name == "HOST:" {
+                // Redis's defence against cross-protocol scripting: log and hang up.
+                conn.emit(Event::command(&joined));
+                return Ok(());
+            }
             if name == "AUTH" || name == "HELLO" {
                 self.report_auth(&conn, &name, &args);
             } else {
@@ -227,6 +281,16 @@ impl Redis {
     }
 
     fn reply(&self, name: &str, args: &[Vec<u8>]) -> (Vec<u8>, bool) {
+        if let Some(&(_, arity)) = ARITY.iter().find(|(n, _)| *n == name) {
+            let n = args.len() as i32;
+            if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
+                let msg = format!(
+                    "-ERR wrong number of arguments for '{}' command\r\n",
+                    name.to_ascii_lowercase()
+                );
+                return (msg.into_bytes(), false);
+            }
+        }
         let arg = |i: usize| args.get(i).map(Vec::as_slice).unwrap_or(b"");
         let out: Vec<u8> = match name {
             "PING" => match args.get(1) {
@@ -365,8 +429,12 @@ mod tests {
         c.send(b"*1\r\n$4\r\nPING\r\n").await;
         assert_eq!(c.read_line().await, "+PONG");
         c.send(b"*2\r\n$4\r\nAUTH\r\n$7\r\nfoobar1\r\n").await;
-        assert!(c.read_line().await.starts_with("-ERR AUTH <password> called without"));
-        c.send(b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$3\r\ndir\r\n").await;
+        assert!(c
+            .read_line()
+            .await
+            .starts_with("-ERR AUTH <password> called without"));
+        c.send(b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$3\r\ndir\r\n")
+            .await;
         let want = b"*2\r\n$3\r\ndir\r\n$14\r\n/var/lib/redis\r\n";
         assert_eq!(c.read_exact(want.len()).await, want);
         c.send(b"INFO server\r\n").await;
@@ -378,14 +446,21 @@ mod tests {
         assert_eq!(c.read_line().await, "*1");
         assert_eq!(c.read_line().await, "$9");
         assert_eq!(c.read_line().await, "user:1042");
-        c.send(b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$3\r\ndir\r\n$15\r\n/var/spool/cron\r\n").await;
+        c.send(b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$3\r\ndir\r\n$15\r\n/var/spool/cron\r\n")
+            .await;
         assert_eq!(c.read_line().await, "+OK");
         c.send(b"*2\r\n$6\r\nNOSUCH\r\n$1\r\nx\r\n").await;
-        assert_eq!(c.read_line().await, "-ERR unknown command 'NOSUCH', with args beginning with: 'x' ");
+        assert_eq!(
+            c.read_line().await,
+            "-ERR unknown command 'NOSUCH', with args beginning with: 'x' "
+        );
         let mut ev = t.events();
         assert_eq!(ev.expect("command").await["command"], "PING");
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("default"), Some("foobar1")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("default"), Some("foobar1"))
+        );
         loop {
             if ev.expect("command").await["command"] == "CONFIG SET dir /var/spool/cron" {
                 break;

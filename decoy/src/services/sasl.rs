@@ -3,12 +3,17 @@
 use base64::Engine;
 
 pub fn b64decode(s: &[u8]) -> Option<Vec<u8>> {
-    let trimmed: Vec<u8> = s.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let trimmed: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD
         .decode(&trimmed)
         .ok()
 }
 
+#[cfg(test)]
 pub fn b64encode(s: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -47,7 +52,10 @@ mod tests {
             plain_b64(b"AGFsaWNlAHdvbmRlcmxhbmQ="),
             (b"alice".to_vec(), b"wonderland".to_vec())
         );
-        assert_eq!(plain(b"admin\0bob\0pw"), Some((b"bob".to_vec(), b"pw".to_vec())));
+        assert_eq!(
+            plain(b"admin\0bob\0pw"),
+            Some((b"bob".to_vec(), b"pw".to_vec()))
+        );
         assert_eq!(plain_b64(b"!!"), (b"!!".to_vec(), Vec::new()));
     }
 

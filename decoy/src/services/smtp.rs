@@ -6,7 +6,7 @@ use std::io;
 
 use crate::clock::Civil;
 use crate::config::Config;
-use crate::event::Event;
+use crate::event::{Event, PAYLOAD_MAX};
 use crate::limits::{Conn, Handler};
 
 use super::ftp::split_command;
@@ -18,6 +18,8 @@ const MAX_COMMANDS: usize = 500;
 const MAX_MESSAGE: usize = 10 * 1024 * 1024;
 /// Recipients kept per message.
 const MAX_RCPT: usize = 100;
+/// Postfix's `smtpd_hard_error_limit`: bad commands before it hangs up.
+const MAX_ERRORS: usize = 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mta {
@@ -34,7 +36,12 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn new(cfg: &Config) -> Self {
-        let mta = match cfg.persona.str("mta").map(str::to_ascii_lowercase).as_deref() {
+        let mta = match cfg
+            .persona
+            .str("mta")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("exim") => Mta::Exim,
             Some("sendmail") => Mta::Sendmail,
             _ => Mta::Postfix,
@@ -94,12 +101,14 @@ impl Handler for Smtp {
         conn.write_all(self.greeting().as_bytes()).await?;
         let mut env = Envelope::default();
         let mut queued = 0u32;
+        let mut errors = 0;
         for _ in 0..MAX_COMMANDS {
             let line = match conn.read_line().await {
                 Ok(Some(l)) => l,
                 Ok(None) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    conn.write_all(b"500 5.5.0 Error: line too long\r\n").await?;
+                    conn.write_all(b"500 5.5.0 Error: line too long\r\n")
+                        .await?;
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -156,11 +165,20 @@ impl Handler for Smtp {
                     conn.write_all(b"221 2.0.0 Bye\r\n").await?;
                     return Ok(());
                 }
-                _ => "502 5.5.2 Error: command not recognized\r\n".to_owned(),
+                _ => {
+                    errors += 1;
+                    if errors >= MAX_ERRORS {
+                        let bye = format!("421 4.7.0 {} Error: too many errors\r\n", self.host);
+                        conn.write_all(bye.as_bytes()).await?;
+                        return Ok(());
+                    }
+                    "502 5.5.2 Error: command not recognized\r\n".to_owned()
+                }
             };
             conn.write_all(reply.as_bytes()).await?;
         }
-        conn.write_all(b"421 4.7.0 Error: too many commands\r\n").await
+        conn.write_all(b"421 4.7.0 Error: too many commands\r\n")
+            .await
     }
 }
 
@@ -213,7 +231,8 @@ impl Smtp {
 
     /// Reads the message up to the lone dot. Returns false if it exceeds the size limit.
     async fn receive(&self, conn: &mut Conn, env: &Envelope) -> io::Result<bool> {
-        let keep = conn.limits.body_max;
+        // The event shows PAYLOAD_MAX chars; keep a little more, not the whole message.
+        let keep = 2 * PAYLOAD_MAX;
         let mut excerpt = Vec::new();
         let mut size = 0usize;
         loop {
@@ -249,7 +268,8 @@ async fn read_sasl(conn: &mut Conn) -> io::Result<Option<Vec<u8>>> {
     match conn.read_line().await? {
         Some(l) if l != b"*" => Ok(Some(l)),
         Some(_) => {
-            conn.write_all(b"501 5.7.0 Authentication aborted\r\n").await?;
+            conn.write_all(b"501 5.7.0 Authentication aborted\r\n")
+                .await?;
             Ok(None)
         }
         None => Ok(None),
@@ -291,11 +311,18 @@ mod tests {
     async fn auth_plain_and_login_are_captured() {
         let t = testkit::start("smtp", cfg()).await;
         let mut c = t.connect(0).await;
-        assert_eq!(c.read_line().await, "220 mail.corp.local ESMTP Postfix (Ubuntu)");
+        assert_eq!(
+            c.read_line().await,
+            "220 mail.corp.local ESMTP Postfix (Ubuntu)"
+        );
         c.line("EHLO attacker").await;
         let ehlo = c.read_until("250 SMTPUTF8\r\n").await;
         assert!(ehlo.contains("250-AUTH PLAIN LOGIN"));
-        c.line(&format!("AUTH PLAIN {}", sasl::b64encode(b"\0alice\0wonderland"))).await;
+        c.line(&format!(
+            "AUTH PLAIN {}",
+            sasl::b64encode(b"\0alice\0wonderland")
+        ))
+        .await;
         assert!(c.read_line().await.starts_with("535 5.7.8"));
         c.line("AUTH LOGIN").await;
         assert_eq!(c.read_line().await, "334 VXNlcm5hbWU6");
@@ -305,10 +332,16 @@ mod tests {
         assert!(c.read_line().await.starts_with("535"));
         let mut ev = t.events();
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("alice"), Some("wonderland")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("alice"), Some("wonderland"))
+        );
         assert_eq!(a["method"], "AUTH PLAIN");
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("bob"), Some("builder")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("bob"), Some("builder"))
+        );
         assert_eq!(a["method"], "AUTH LOGIN");
     }
 
@@ -326,7 +359,8 @@ mod tests {
             c.line(cmd).await;
             assert!(c.read_line().await.starts_with(code), "{cmd}");
         }
-        c.send(b"Subject: invoice\r\n\r\nclick http://evil.test/x\r\n..hidden dot\r\n.\r\n").await;
+        c.send(b"Subject: invoice\r\n\r\nclick http://evil.test/x\r\n..hidden dot\r\n.\r\n")
+            .await;
         assert!(c.read_line().await.starts_with("250 2.0.0 Ok: queued as "));
         c.line("QUIT").await;
         assert!(c.read_line().await.starts_with("221"));
@@ -342,6 +376,21 @@ mod tests {
                 break;
             }
         }
+    }
+
+    #[tokio::test]
+    async fn too_many_errors_hang_up_like_postfix() {
+        let t = testkit::start("smtp", cfg()).await;
+        let mut c = t.connect(0).await;
+        c.read_line().await;
+        for _ in 0..MAX_ERRORS {
+            c.line("garbage").await;
+        }
+        let out = String::from_utf8(c.read_to_close().await).unwrap();
+        assert!(
+            out.ends_with("421 4.7.0 mail.corp.local Error: too many errors\r\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use russh::{MethodKind, MethodSet, SshId};
 
 use crate::config::{Config, Os};
 use crate::event::Event;
-use crate::limits::{Conn, Handler, Limits, Session};
+use crate::limits::{Conn, Handler, Killable, Limits, Session};
 
 /// OpenSSH's MaxAuthTries default.
 const MAX_AUTH_TRIES: usize = 6;
@@ -67,13 +67,7 @@ impl Ssh {
         .collect::<Result<Vec<_>, _>>()?;
         let config = SshConfig {
             server_id: SshId::Standard(banner(cfg)),
-            methods: MethodSet::from(
-                &[
-                    MethodKind::PublicKey,
-                    MethodKind::Password,
-                    MethodKind::KeyboardInteractive,
-                ][..],
-            ),
+            methods: methods(),
             auth_rejection_time: limits.auth_delay,
             auth_rejection_time_initial: Some(std::time::Duration::ZERO),
             keys,
@@ -94,7 +88,8 @@ impl Handler for Ssh {
             session: conn.session.clone(),
             keys_reported: 0,
         };
-        let io = conn.into_io();
+        // russh runs the session in a task of its own: tie its stream to this handler.
+        let (io, _kill) = Killable::new(conn.into_io());
         let running = russh::server::run_stream(self.config.clone(), io, peer)
             .await
             .map_err(io::Error::other)?;
@@ -108,9 +103,22 @@ struct Peer {
     keys_reported: usize,
 }
 
+/// The methods OpenSSH offers by default, in its order.
+fn methods() -> MethodSet {
+    MethodSet::from(
+        &[
+            MethodKind::PublicKey,
+            MethodKind::Password,
+            MethodKind::KeyboardInteractive,
+        ][..],
+    )
+}
+
+/// A failure that, as in OpenSSH, leaves every method open for the next try (russh would
+/// otherwise drop the method just tried from the list it sends).
 fn reject() -> Auth {
     Auth::Reject {
-        proceed_with_methods: None,
+        proceed_with_methods: Some(methods()),
         partial_success: false,
     }
 }
@@ -125,7 +133,10 @@ impl Peer {
             Event::auth(user, "")
                 .field("method", "publickey")
                 .field("key_type", key.algorithm().as_str().to_owned())
-                .field("key_fingerprint", key.fingerprint(HashAlg::Sha256).to_string()),
+                .field(
+                    "key_fingerprint",
+                    key.fingerprint(HashAlg::Sha256).to_string(),
+                ),
         );
     }
 }
@@ -166,9 +177,8 @@ impl russh::server::Handler for Peer {
             });
         };
         let password = answers.next().unwrap_or_default();
-        self.session.emit(
-            Event::auth(user, password.as_ref()).field("method", "keyboard-interactive"),
-        );
+        self.session
+            .emit(Event::auth(user, password.as_ref()).field("method", "keyboard-interactive"));
         Ok(reject())
     }
 }
@@ -194,9 +204,7 @@ mod tests {
             hostname: "jump".into(),
             ..Config::default()
         };
-        c.persona
-            .0
-            .insert("banner".into(), "OpenSSH_7.4".into());
+        c.persona.0.insert("banner".into(), "OpenSSH_7.4".into());
         c
     }
 
@@ -246,10 +254,16 @@ mod tests {
         }
         let mut ev = t.events();
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("root"), Some("toor123")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("root"), Some("toor123"))
+        );
         assert_eq!(a["method"], "password");
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("admin"), Some("s3cret")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("admin"), Some("s3cret"))
+        );
         assert_eq!(a["method"], "keyboard-interactive");
     }
 }

@@ -171,16 +171,6 @@ impl Events {
             }
         }
     }
-
-    /// Everything emitted so far, without waiting.
-    pub async fn drain(&mut self) -> Vec<Value> {
-        let mut rx = self.rx.lock().await;
-        let mut out = Vec::new();
-        while let Ok(ev) = rx.try_recv() {
-            out.push(ev);
-        }
-        out
-    }
 }
 
 pub struct Client {

@@ -23,8 +23,15 @@ pub fn client_minor(version: &[u8]) -> u32 {
     let Some(rest) = version.strip_prefix(b"RFB 003.") else {
         return 3;
     };
-    let digits: Vec<u8> = rest.iter().copied().take_while(u8::is_ascii_digit).collect();
-    match std::str::from_utf8(&digits).ok().and_then(|d| d.parse::<u32>().ok()) {
+    let digits: Vec<u8> = rest
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    match std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|d| d.parse::<u32>().ok())
+    {
         Some(7) => 7,
         Some(m) if m >= 8 => 8,
         _ => 3,

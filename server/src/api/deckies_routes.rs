@@ -80,6 +80,11 @@ pub async fn teardown(State(state): State<AppState>, _: Admin, Path(name): Path<
     Ok((StatusCode::ACCEPTED, Json(resp)))
 }
 
+pub async fn redeploy(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+    let resp = state.core.fleet.redeploy(&name).await?;
+    Ok((StatusCode::ACCEPTED, Json(resp)))
+}
+
 /// Server-sent events: every bus event as `event: <topic>` with a JSON `data` line.
 pub async fn stream(State(state): State<AppState>, _: Viewer) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.core.bus.subscribe();

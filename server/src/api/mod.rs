@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/deckies/lifecycle", get(deckies_routes::lifecycle))
         .route("/deckies/{name}", delete(deckies_routes::teardown))
         .route("/deckies/{name}/lifecycle", get(deckies_routes::history))
+        .route("/deckies/{name}/redeploy", post(deckies_routes::redeploy))
         .route("/stream", get(deckies_routes::stream))
         .route("/config", get(config_routes::get_config))
         .route("/config/deployment-limit", put(config_routes::put_deployment_limit))

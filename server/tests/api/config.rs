@@ -105,7 +105,7 @@ async fn the_catalogue_is_served_to_viewers_and_names_only_listed_services() {
     let slugs: Vec<&str> = services.as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap()).collect();
     assert!(slugs.contains(&"ssh") && slugs.contains(&"http"), "{slugs:?}");
     let archetypes: Value = app.get("/archetypes", Some(&admin)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(archetypes.as_array().unwrap().len(), 15);
+    assert_eq!(archetypes.as_array().unwrap().len(), 13);
     for a in archetypes.as_array().unwrap() {
         for s in a["services"].as_array().unwrap() {
             assert!(slugs.contains(&s.as_str().unwrap()), "archetype {} names unlisted {s}", a["slug"]);

@@ -107,3 +107,13 @@ async fn three_deckies_come_up_hardened_with_their_identity_and_answer_on_their_
     }
     assert!(containers_of(&docker, &host).await.is_empty());
 }
+
+#[test]
+fn the_catalogue_offers_exactly_what_the_decoy_serves() {
+    let out = std::process::Command::new(crate::support::decoy_binary()).arg("list").output().unwrap();
+    let mut served: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    served.sort();
+    let mut offered: Vec<String> = decnet_common::catalogue::services().map(|s| s.slug.to_string()).collect();
+    offered.sort();
+    assert_eq!(offered, served, "catalogue and decoy disagree");
+}
