@@ -18,6 +18,16 @@ for t in wasm32-unknown-unknown x86_64-unknown-linux-musl; do
   grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
 done
 
+# wasm-opt for the release bundle: npm's binaryen 132 (Debian's 108 breaks hydration).
+if [ ! -x .tools/node_modules/.bin/wasm-opt ]; then
+  if have npm; then
+    npm install --silent --no-audit --no-fund --prefix .tools binaryen@132.0.0 >/dev/null 2>&1 \
+      || echo "setup: binaryen install failed; the WASM bundle will be built without wasm-opt" >&2
+  else
+    echo "setup: npm not found; the WASM bundle will be built without wasm-opt" >&2
+  fi
+fi
+
 if [ "$mode" = test ]; then
   have dockerd || need_apt+=(docker.io)
   have chromium || need_apt+=(chromium)

@@ -19,7 +19,7 @@ use leptos_router::path;
 use components::layout::Layout;
 use pages::{
     admin_page::AdminPage, captured_page::CapturedPage, change_password_page::ChangePasswordPage,
-    deploy_page::DeployPage, fleet_page::FleetPage, login_page::LoginPage,
+    decky_page::DeckyPage, deploy_page::DeployPage, fleet_page::FleetPage, login_page::LoginPage,
 };
 
 /// The HTML document the server renders around [`App`].
@@ -53,6 +53,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=FleetPage />
                     <Route path=path!("/deploy") view=DeployPage />
+                    <Route path=path!("/deckies/:name") view=DeckyPage />
                     <Route path=path!("/captured") view=CapturedPage />
                     <Route path=path!("/admin") view=AdminPage />
                 </ParentRoute>

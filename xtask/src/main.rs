@@ -55,12 +55,17 @@ fn site(debug: bool) -> Result<(), String> {
         .web(true)
         .map_err(|e| e.to_string())?
         .typescript(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .generate(&pkg)
         .map_err(|e| format!("wasm-bindgen on {}: {e}", wasm.display()))?;
     // Leptos asks for `<name>.wasm` when LEPTOS_OUTPUT_NAME is set at compile time.
     let bg = pkg.join(format!("{OUTPUT_NAME}_bg.wasm"));
     let out = pkg.join(format!("{OUTPUT_NAME}.wasm"));
     std::fs::rename(&bg, &out).map_err(|e| format!("renaming {}: {e}", bg.display()))?;
+    if !debug {
+        optimise(&root, &out)?;
+    }
 
     let css = root.join("style/main.css");
     std::fs::copy(&css, pkg.join(format!("{OUTPUT_NAME}.css"))).map_err(|e| format!("copying {}: {e}", css.display()))?;
@@ -68,6 +73,36 @@ fn site(debug: bool) -> Result<(), String> {
 
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     println!("site ready in {} ({} KB wasm, profile {profile})", root.join("target/site").display(), size / 1024);
+    Ok(())
+}
+
+/// `wasm-opt -Oz` from npm's binaryen 132 in `.tools/` (scripts/setup.sh installs it). Never
+/// Debian's binaryen: its wasm-opt 108 produces a bundle that fails to hydrate. Without it the
+/// bundle works, only larger.
+fn optimise(root: &Path, wasm: &Path) -> Result<(), String> {
+    let tool = root.join(".tools/node_modules/.bin/wasm-opt");
+    if !tool.exists() {
+        eprintln!("xtask: {} missing; skipping wasm-opt (run scripts/setup.sh)", tool.display());
+        return Ok(());
+    }
+    let status = Command::new(&tool)
+        .arg(wasm)
+        .arg("-o")
+        .arg(wasm)
+        .args(["-Oz", "--strip-debug", "--strip-producers"])
+        .args([
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ])
+        .status()
+        .map_err(|e| format!("running wasm-opt: {e}"))?;
+    if !status.success() {
+        return Err(format!("wasm-opt failed ({status})"));
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Server functions, grouped by domain.
 
 pub mod auth;
+pub mod fleet;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {

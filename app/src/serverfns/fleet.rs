@@ -1,0 +1,50 @@
+//! The fleet: list, deploy (with preview), lifecycle polling, teardown and retry.
+
+use decnet_common::dto::{AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, PlanPreview};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+#[cfg(feature = "ssr")]
+use super::ssr::{ctx, fail};
+
+#[server]
+pub async fn list_deckies() -> Result<Vec<DeckyDto>, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.list_deckies(&parts).await.map_err(fail)
+}
+
+#[server(input = Json)]
+pub async fn lifecycle_rows(ids: Vec<String>) -> Result<Vec<LifecycleRow>, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.lifecycle(&parts, ids).await.map_err(fail)
+}
+
+#[server]
+pub async fn decky_history(name: String) -> Result<Vec<LifecycleRow>, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.history(&parts, name).await.map_err(fail)
+}
+
+#[server(input = Json)]
+pub async fn deploy_ini(ini: String, replace_fleet: bool) -> Result<DeployResponse, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.deploy(&parts, ini, replace_fleet).await.map_err(fail)
+}
+
+#[server(input = Json)]
+pub async fn preview_ini(ini: String) -> Result<Vec<PlanPreview>, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.preview(&parts, ini).await.map_err(fail)
+}
+
+#[server]
+pub async fn teardown_decky(name: String) -> Result<AcceptedResponse, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.teardown(&parts, name).await.map_err(fail)
+}
+
+#[server]
+pub async fn redeploy_decky(name: String) -> Result<AcceptedResponse, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.redeploy(&parts, name).await.map_err(fail)
+}
