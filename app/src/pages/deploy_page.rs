@@ -30,6 +30,9 @@ struct WizardState {
     persona: BTreeMap<(String, String), String>,
     mutate: bool,
     interval: u32,
+    /// Optional `[general]` net and gateway (empty: the server's default LAN).
+    net: String,
+    gw: String,
 }
 
 impl Default for WizardState {
@@ -42,6 +45,8 @@ impl Default for WizardState {
             persona: BTreeMap::new(),
             mutate: true,
             interval: 30,
+            net: String::new(),
+            gw: String::new(),
         }
     }
 }
@@ -73,6 +78,13 @@ impl WizardState {
 
     fn ini(&self) -> String {
         let mut s = String::new();
+        if !self.net.trim().is_empty() {
+            s.push_str(&format!("[general]\nnet={}\n", self.net.trim()));
+            if !self.gw.trim().is_empty() {
+                s.push_str(&format!("gw={}\n", self.gw.trim()));
+            }
+            s.push('\n');
+        }
         s.push_str(&format!("[{}]\n", self.prefix));
         if self.count > 1 {
             s.push_str(&format!("amount={}\n", self.count));
@@ -109,6 +121,15 @@ impl WizardState {
 
 #[component]
 pub fn DeployPage() -> impl IntoView {
+    if !crate::components::layout::use_me().is_some_and(|m| m.role == decnet_common::dto::Role::Admin) {
+        return view! {
+            <section class="page" id="deploy-page">
+                <h1>"Deploy"</h1>
+                <p class="error" role="alert">"Insufficient permissions"</p>
+            </section>
+        }
+            .into_any();
+    }
     let mode = RwSignal::new(Mode::Wizard);
     // Set once a deploy is accepted: (lifecycle ids, decky names).
     let launched: RwSignal<Option<(Vec<String>, Vec<String>)>> = RwSignal::new(None);
@@ -147,6 +168,7 @@ pub fn DeployPage() -> impl IntoView {
             }}
         </section>
     }
+    .into_any()
 }
 
 const STEPS: [&str; 4] = ["ARCHETYPE", "CONFIGURATION", "MUTATION", "DEPLOY"];
@@ -333,7 +355,7 @@ fn persona_input(state: RwSignal<WizardState>, service: String, f: &'static Pers
     };
     view! {
         <div class="field">
-            <label for=id>{key.clone()} <span class="muted">{format!(" {}", f.description)}</span></label>
+            <label for=id><strong>{key.clone()}</strong> <span class="muted">{format!(" {}", f.description)}</span></label>
             {control}
             {move || check().map(|e| view! { <p class="error">{e}</p> })}
         </div>
@@ -369,6 +391,28 @@ fn StepConfiguration(state: RwSignal<WizardState>) -> impl IntoView {
                     max="50"
                     prop:value=move || state.with(|s| s.count.to_string())
                     on:input=move |ev| state.update(|s| s.count = event_target_value(&ev).parse().unwrap_or(0))
+                />
+            </div>
+        </div>
+        <div class="row">
+            <div class="field">
+                <label for="net">"Decoy LAN (CIDR, optional)"</label>
+                <input
+                    id="net"
+                    type="text"
+                    placeholder="192.168.1.0/24"
+                    prop:value=move || state.with(|s| s.net.clone())
+                    on:input=move |ev| state.update(|s| s.net = event_target_value(&ev))
+                />
+            </div>
+            <div class="field">
+                <label for="gw">"Gateway (optional)"</label>
+                <input
+                    id="gw"
+                    type="text"
+                    placeholder="first host of the LAN"
+                    prop:value=move || state.with(|s| s.gw.clone())
+                    on:input=move |ev| state.update(|s| s.gw = event_target_value(&ev))
                 />
             </div>
         </div>

@@ -84,13 +84,26 @@ pub async fn start_browser() -> Browser {
     Browser { client, driver, _profile: profile }
 }
 
-/// The real server serving the real bundle.
+/// The real server serving the real bundle, on the real Docker engine.
 pub async fn start_server(admin_password: &str) -> (String, tempfile::TempDir) {
+    start_server_with(admin_password, None).await
+}
+
+/// As [`start_server`], with an engine double when given.
+pub async fn start_server_with(
+    admin_password: &str,
+    engine: Option<std::sync::Arc<dyn decnet_server::engine::Engine>>,
+) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("data dir");
     let mut cfg = ServeConfig::for_data_dir(dir.path());
     cfg.admin_password = Some(admin_password.into());
     cfg.site_root = site_root();
-    let server = decnet_server::build(cfg).await.expect("build server");
+    cfg.decoy_binary = Some(decoy_binary());
+    let server = match engine {
+        Some(e) => decnet_server::build_with_engine(cfg, e).await,
+        None => decnet_server::build(cfg).await,
+    }
+    .expect("build server");
     let addr = server.local_addr().expect("addr");
     tokio::spawn(server.run());
     (format!("http://{addr}"), dir)
@@ -109,5 +122,58 @@ pub async fn screenshot(c: &Client, name: &str) {
     let _ = std::fs::create_dir_all(&dir);
     if let Ok(png) = c.screenshot().await {
         let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+    }
+}
+
+pub fn decoy_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    target.join("x86_64-unknown-linux-musl/release/decnet-decoy")
+}
+
+/// Signs in through the login form and settles the forced password change.
+pub async fn sign_in(c: &Client, base: &str, user: &str, initial: &str, settled: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    wait_for(c, "#login-form").await;
+    c.find(Locator::Id("username")).await.unwrap().send_keys(user).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(initial).await.unwrap();
+    c.find(Locator::Css("#login-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(c, "#change-password-form").await;
+    c.find(Locator::Id("old_password")).await.unwrap().send_keys(initial).await.unwrap();
+    c.find(Locator::Id("new_password")).await.unwrap().send_keys(settled).await.unwrap();
+    c.find(Locator::Id("confirm_password")).await.unwrap().send_keys(settled).await.unwrap();
+    c.find(Locator::Css("#change-password-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(c, ".app[data-hydrated='true'] #fleet-page").await;
+}
+
+/// Waits until `count` elements match `css` (or panics after `secs`).
+pub async fn wait_count(c: &Client, css: &str, count: usize, secs: u64) -> Vec<fantoccini::elements::Element> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let found = c.find_all(Locator::Css(css)).await.unwrap_or_default();
+        if found.len() == count {
+            return found;
+        }
+        if Instant::now() > deadline {
+            screenshot(c, "timeout").await;
+            panic!("expected {count} x {css}, found {}", found.len());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Removes the containers and networks of the named deckies, even when a test fails.
+pub struct DeckyCleanup(pub Vec<String>);
+
+impl Drop for DeckyCleanup {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let label = format!("label=io.decnet.decky={d}");
+            if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output() {
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+                }
+            }
+        }
     }
 }

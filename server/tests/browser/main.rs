@@ -5,5 +5,9 @@
 #[allow(dead_code)]
 mod helpers;
 mod harness;
+#[path = "../api/fake_engine.rs"]
+#[allow(dead_code)]
+mod fake_engine;
 
+mod deploy;
 mod foundation;
