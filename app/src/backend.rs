@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use decnet_common::dto::{
-    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, PlanPreview,
+    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, MutationRecord, PlanPreview,
 };
 use http::request::Parts;
 
@@ -35,6 +35,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn preview(&self, req: &Parts, ini: String) -> Result<Vec<PlanPreview>, Failure>;
     async fn teardown(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
     async fn redeploy(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
+    async fn mutate(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
+    /// `interval`: `"30m"`-style, or `None` for never.
+    async fn set_interval(&self, req: &Parts, name: String, interval: Option<String>) -> Result<(), Failure>;
+    async fn mutations(&self, req: &Parts, name: String) -> Result<Vec<MutationRecord>, Failure>;
     /// The `Set-Cookie` value for a session token (empty clears it).
     fn session_cookie(&self, token: &str) -> String;
 }

@@ -335,6 +335,8 @@ pub struct DeckyDto {
     /// Minutes, or `null`: never mutated automatically.
     pub mutate_interval: Option<u32>,
     pub last_mutated: Option<String>,
+    /// When the scheduler mutates it next (RFC 3339), `null` when never.
+    pub next_mutation: Option<String>,
     /// `deploying`, `running`, `failed`, `mutating`, `tearing_down`, `teardown_failed`.
     pub state: String,
     /// The latest lifecycle row of this decky, if any.
@@ -360,4 +362,17 @@ pub struct PlanPreview {
     pub ip: String,
     pub hostname: String,
     pub services: Vec<String>,
+}
+
+/// One mutation of a decky, as the history shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutationRecord {
+    pub decky_name: String,
+    pub old_services: Vec<String>,
+    pub new_services: Vec<String>,
+    /// `api` or `scheduled`.
+    pub trigger: String,
+    pub actor: Option<String>,
+    pub lifecycle_id: String,
+    pub at: String,
 }

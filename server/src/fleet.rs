@@ -205,7 +205,13 @@ impl FleetService {
             .map(|d| {
                 let last = latest.iter().find(|l| l.decky_name == d.name).map(to_dto);
                 let state = state_of(&d, last.as_ref());
+                let interval = d.mutate_interval.and_then(|m| u32::try_from(m).ok());
+                let next = (d.desired == decky::PRESENT)
+                    .then(|| crate::mutation::next_due(d.last_mutated, d.created_at, interval))
+                    .flatten()
+                    .map(ts);
                 DeckyDto {
+                    next_mutation: next,
                     services: serde_json::from_str(&d.services).unwrap_or_default(),
                     service_config: serde_json::from_str(&d.service_config).unwrap_or_default(),
                     mutate_interval: d.mutate_interval.and_then(|m| u32::try_from(m).ok()),

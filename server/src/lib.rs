@@ -13,6 +13,7 @@ pub mod error;
 pub mod fleet;
 pub mod health;
 pub mod lifecycle;
+pub mod mutation;
 pub mod runner;
 pub mod settings;
 pub mod startup;

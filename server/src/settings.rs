@@ -39,7 +39,7 @@ pub async fn global_mutation_interval(db: &impl ConnectionTrait) -> ApiResult<St
 }
 
 pub async fn set_global_mutation_interval(db: &impl ConnectionTrait, value: &str) -> ApiResult<()> {
-    if !interval_pattern(value) {
+    if decnet_common::interval::MutateInterval::parse(value).is_err() {
         return Err(ApiError::unprocessable(
             "global_mutation_interval must match ^[1-9]\\d*[mdMyY]$ (e.g. 30m, 1d)",
         ));
@@ -47,15 +47,6 @@ pub async fn set_global_mutation_interval(db: &impl ConnectionTrait, value: &str
     put(db, GLOBAL_MUTATION_INTERVAL, value.to_owned()).await
 }
 
-/// `^[1-9]\d*[mdMyY]$`, bounded so the minutes fit a u32.
-pub fn interval_pattern(v: &str) -> bool {
-    let Some((unit_at, unit)) = v.char_indices().last() else { return false };
-    let digits = &v[..unit_at];
-    matches!(unit, 'm' | 'd' | 'M' | 'y' | 'Y')
-        && (1..=9).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
-}
 
 /// This server's identity on lifecycle rows, created once.
 pub async fn host_uuid(db: &impl ConnectionTrait) -> ApiResult<String> {

@@ -21,6 +21,7 @@ use crate::config::ServeConfig;
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
 use crate::fleet::FleetService;
+use crate::mutation::Mutator;
 use crate::runner::{Runner, RunnerConfig};
 use crate::state::{AppState, Core};
 use crate::ui::UiBackend;
@@ -90,8 +91,18 @@ async fn build_with(
         tracing::info!("re-driving {recovered} open lifecycle row(s) from the desired state");
     }
     runner.spawn_watchdog();
+    let mutator = Arc::new(Mutator::new(db.clone(), runner.clone(), bus.clone()));
+    tokio::spawn(mutator.clone().run_scheduler());
     let fleet = FleetService::new(db.clone(), runner);
-    let core = Arc::new(Core { db, auth, fleet, bus, cookie_secure: cfg.cookie_secure, docker_host: cfg.docker_host.clone() });
+    let core = Arc::new(Core {
+        db,
+        auth,
+        fleet,
+        mutator,
+        bus,
+        cookie_secure: cfg.cookie_secure,
+        docker_host: cfg.docker_host.clone(),
+    });
 
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;

@@ -9,11 +9,13 @@ use sea_orm::DatabaseConnection;
 use crate::auth::AuthService;
 use crate::bus::Bus;
 use crate::fleet::FleetService;
+use crate::mutation::Mutator;
 
 pub struct Core {
     pub db: DatabaseConnection,
     pub auth: AuthService,
     pub fleet: FleetService,
+    pub mutator: Arc<Mutator>,
     pub bus: Bus,
     pub cookie_secure: bool,
     pub docker_host: String,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use app::backend::{Backend, Failure};
 use axum::extract::ConnectInfo;
 use decnet_common::dto::{
-    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, PlanPreview,
+    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, MutationRecord, PlanPreview,
 };
 use http::request::Parts;
 
@@ -93,6 +93,28 @@ impl Backend for UiBackend {
     async fn redeploy(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure> {
         self.principal(req, Need::Admin).await?;
         self.0.fleet.redeploy(&name).await.map_err(failure)
+    }
+
+    async fn mutate(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure> {
+        let p = self.principal(req, Need::Admin).await?;
+        self.0.mutator.mutate(&name, "api", Some(&p.username)).await.map_err(failure)
+    }
+
+    async fn set_interval(&self, req: &Parts, name: String, interval: Option<String>) -> Result<(), Failure> {
+        self.principal(req, Need::Admin).await?;
+        let interval = match interval {
+            Some(s) => Some(decnet_common::interval::MutateInterval::parse(&s).map_err(|e| Failure {
+                status: 422,
+                detail: e.to_string(),
+            })?),
+            None => None,
+        };
+        self.0.mutator.set_interval(&name, interval).await.map_err(failure)
+    }
+
+    async fn mutations(&self, req: &Parts, name: String) -> Result<Vec<MutationRecord>, Failure> {
+        self.principal(req, Need::Viewer).await?;
+        self.0.mutator.history(&name, 50).await.map_err(failure)
     }
 
     fn session_cookie(&self, token: &str) -> String {

@@ -7,7 +7,9 @@ use leptos_router::hooks::use_params_map;
 use crate::components::progress::status_label;
 use crate::pages::fleet_page::{interval_label, state_label};
 use crate::serverfns::error_text;
-use crate::serverfns::fleet::{decky_history, list_deckies};
+use crate::components::layout::use_me;
+use crate::pages::fleet_page::short_time;
+use crate::serverfns::fleet::{decky_history, decky_mutations, list_deckies, mutate_decky, set_mutate_interval};
 
 #[component]
 pub fn DeckyPage() -> impl IntoView {
@@ -17,6 +19,8 @@ pub fn DeckyPage() -> impl IntoView {
         list_deckies().await.map(|l| l.into_iter().find(|d| d.name == n))
     });
     let history = Resource::new(name, decky_history);
+    let mutations = Resource::new(name, decky_mutations);
+    let admin = use_me().is_some_and(|m| m.role == decnet_common::dto::Role::Admin);
     #[cfg(feature = "hydrate")]
     {
         let alive = RwSignal::new(());
@@ -28,6 +32,7 @@ pub fn DeckyPage() -> impl IntoView {
                 }
                 decky.refetch();
                 history.refetch();
+                mutations.refetch();
             }
         });
     }
@@ -37,8 +42,36 @@ pub fn DeckyPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match decky.await {
-                        Ok(Some(d)) => view! { <Identity d /> }.into_any(),
+                        Ok(Some(d)) => {
+                            let editor = admin.then(|| view! { <MutationControls d=d.clone() decky /> });
+                            view! { <Identity d /> {editor} }.into_any()
+                        }
                         Ok(None) => view! { <p class="muted">"This decky is not in the fleet."</p> }.into_any(),
+                        Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h2>"Mutation history"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match mutations.await {
+                        Ok(rows) if rows.is_empty() => view! { <p class="muted">"Never mutated."</p> }.into_any(),
+                        Ok(rows) => view! {
+                            <table class="grid" id="mutations">
+                                <thead><tr><th>"When"</th><th>"Trigger"</th><th>"By"</th><th>"Before"</th><th>"After"</th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|m| view! {
+                                        <tr>
+                                            <td class="mono">{short_time(Some(&m.at))}</td>
+                                            <td>{m.trigger}</td>
+                                            <td>{m.actor.unwrap_or_else(|| "scheduler".into())}</td>
+                                            <td>{m.old_services.join(", ")}</td>
+                                            <td>{m.new_services.join(", ")}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
                         Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
                     }
                 })}
@@ -93,7 +126,61 @@ fn Identity(d: DeckyDto) -> impl IntoView {
             <dt>"OS fingerprint"</dt><dd>{d.nmap_os.clone()}</dd>
             <dt>"Services"</dt><dd>{d.services.join(", ")}</dd>
             <dt>"Mutation"</dt><dd>{interval_label(d.mutate_interval)}</dd>
-            <dt>"Last mutated"</dt><dd>{d.last_mutated.clone().unwrap_or_else(|| "never".into())}</dd>
+            <dt>"Last mutated"</dt><dd>{short_time(d.last_mutated.as_deref())}</dd>
+            <dt>"Next mutation"</dt><dd id="next-mutation">{short_time(d.next_mutation.as_deref())}</dd>
         </dl>
+    }
+}
+
+/// Admin only: "Mutate now" and the interval editor (enable + 5-240 minutes, or a duration
+/// string such as `2d`).
+#[component]
+fn MutationControls(d: DeckyDto, decky: Resource<Result<Option<DeckyDto>, ServerFnError>>) -> impl IntoView {
+    let enabled = RwSignal::new(d.mutate_interval.is_some());
+    let value = RwSignal::new(d.mutate_interval.map(|m| format!("{m}m")).unwrap_or_else(|| "30m".into()));
+    let message: RwSignal<Option<(bool, String)>> = RwSignal::new(None);
+    let name = d.name.clone();
+    let save = Action::new_local(move |(name, interval): &(String, Option<String>)| {
+        let (name, interval) = (name.clone(), interval.clone());
+        async move {
+            match set_mutate_interval(name, interval).await {
+                Ok(()) => {
+                    message.set(Some((true, "Mutation interval updated".into())));
+                    decky.refetch();
+                }
+                Err(e) => message.set(Some((false, error_text(&e)))),
+            }
+        }
+    });
+    let mutate = Action::new_local(move |name: &String| {
+        let name = name.clone();
+        async move {
+            match mutate_decky(name).await {
+                Ok(_) => {
+                    message.set(Some((true, "Mutation queued".into())));
+                    decky.refetch();
+                }
+                Err(e) => message.set(Some((false, error_text(&e)))),
+            }
+        }
+    });
+    let (n1, n2) = (name.clone(), name);
+    view! {
+        <div class="mutation-controls">
+            <label for="interval-enabled" class="check">
+                <input id="interval-enabled" type="checkbox" prop:checked=move || enabled.get() on:change=move |ev| enabled.set(event_target_checked(&ev)) />
+                "Rotate automatically"
+            </label>
+            <div class="field">
+                <label for="interval-value">"Every (e.g. 30m, 240m, 2d)"</label>
+                <input id="interval-value" type="text" disabled=move || !enabled.get() prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
+            </div>
+            <button id="interval-save" on:click=move |_| {
+                let interval = enabled.get_untracked().then(|| value.get_untracked().trim().to_owned());
+                save.dispatch((n1.clone(), interval));
+            }>"Save interval"</button>
+            <button id="mutate-now" class="primary" on:click=move |_| { mutate.dispatch(n2.clone()); }>"Mutate now"</button>
+            {move || message.get().map(|(ok, m)| view! { <p class=if ok { "ok-line" } else { "error" } role="status">{m}</p> })}
+        </div>
     }
 }

@@ -7,7 +7,7 @@ use leptos_router::components::A;
 
 use crate::components::layout::use_me;
 use crate::serverfns::error_text;
-use crate::serverfns::fleet::{list_deckies, redeploy_decky, teardown_decky};
+use crate::serverfns::fleet::{list_deckies, mutate_decky, redeploy_decky, teardown_decky};
 
 /// A state as symbol + words (never colour alone).
 pub fn state_label(d: &DeckyDto) -> String {
@@ -36,6 +36,15 @@ pub fn interval_label(m: Option<u32>) -> String {
         Some(m) if m % 1440 == 0 => format!("{} d", m / 1440),
         Some(m) if m % 60 == 0 => format!("{} h", m / 60),
         Some(m) => format!("{m} min"),
+    }
+}
+
+/// `2026-11-29T06:42:01.123Z` -> `2026-11-29 06:42`; `—` for none.
+pub fn short_time(t: Option<&str>) -> String {
+    match t {
+        Some(t) if t.len() >= 16 => format!("{} {}", &t[..10], &t[11..16]),
+        Some(t) => t.to_owned(),
+        None => "—".into(),
     }
 }
 
@@ -115,6 +124,7 @@ fn FleetTable(
                     <th scope="col">"Services"</th>
                     <th scope="col">"Mutation"</th>
                     <th scope="col">"Last mutated"</th>
+                    <th scope="col">"Next"</th>
                     {admin.then(|| view! { <th scope="col">"Actions"</th> })}
                 </tr>
             </thead>
@@ -136,7 +146,8 @@ fn FleetTable(
                                 <td>{d.archetype.clone().unwrap_or_else(|| "—".into())}</td>
                                 <td>{d.services.join(", ")}</td>
                                 <td>{interval_label(d.mutate_interval)}</td>
-                                <td>{d.last_mutated.clone().unwrap_or_else(|| "never".into())}</td>
+                                <td class="mono">{short_time(d.last_mutated.as_deref())}</td>
+                                <td class="mono">{short_time(d.next_mutation.as_deref())}</td>
                                 {admin.then(|| view! { <td><Actions d=d.clone() deckies action_error /></td> })}
                             </tr>
                         }
@@ -173,11 +184,24 @@ fn Actions(
             }
         }
     });
+    let mutate = Action::new_local(move |name: &String| {
+        let name = name.clone();
+        async move {
+            match mutate_decky(name).await {
+                Ok(_) => deckies.refetch(),
+                Err(e) => action_error.set(Some(error_text(&e))),
+            }
+        }
+    });
     let busy = matches!(d.state.as_str(), "deploying" | "mutating" | "tearing_down");
     let failed = d.state == "failed";
-    let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
+    let (n1, n2, n3, n4) = (name.clone(), name.clone(), name.clone(), name.clone());
     view! {
         <span class="actions">
+            <button class="small" disabled=busy aria-label=format!("Mutate {n4} now") on:click={
+                let n = n4.clone();
+                move |_| { mutate.dispatch(n.clone()); }
+            }>"Mutate now"</button>
             {failed.then(|| view! { <button class="small" on:click=move |_| { retry.dispatch(n3.clone()); }>"Retry"</button> })}
             {move || {
                 if confirming.get() {

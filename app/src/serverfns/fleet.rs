@@ -1,6 +1,6 @@
 //! The fleet: list, deploy (with preview), lifecycle polling, teardown and retry.
 
-use decnet_common::dto::{AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, PlanPreview};
+use decnet_common::dto::{AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, MutationRecord, PlanPreview};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -47,4 +47,23 @@ pub async fn teardown_decky(name: String) -> Result<AcceptedResponse, ServerFnEr
 pub async fn redeploy_decky(name: String) -> Result<AcceptedResponse, ServerFnError> {
     let (backend, parts) = ctx()?;
     backend.redeploy(&parts, name).await.map_err(fail)
+}
+
+#[server]
+pub async fn mutate_decky(name: String) -> Result<AcceptedResponse, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.mutate(&parts, name).await.map_err(fail)
+}
+
+/// `interval`: `"30m"`-style, or `None` to stop automatic mutation.
+#[server(input = Json)]
+pub async fn set_mutate_interval(name: String, interval: Option<String>) -> Result<(), ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.set_interval(&parts, name, interval).await.map_err(fail)
+}
+
+#[server]
+pub async fn decky_mutations(name: String) -> Result<Vec<MutationRecord>, ServerFnError> {
+    let (backend, parts) = ctx()?;
+    backend.mutations(&parts, name).await.map_err(fail)
 }

@@ -85,6 +85,39 @@ pub async fn redeploy(State(state): State<AppState>, _: Admin, Path(name): Path<
     Ok((StatusCode::ACCEPTED, Json(resp)))
 }
 
+pub async fn mutate(State(state): State<AppState>, Admin(p): Admin, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+    let resp = state.core.mutator.mutate(&name, "api", Some(&p.username)).await?;
+    Ok((StatusCode::ACCEPTED, Json(resp)))
+}
+
+/// `{mutate_interval: "30m" | null}`: 400 for a non-string, 422 for a bad pattern.
+pub async fn mutate_interval(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> ApiResult<impl IntoResponse> {
+    let v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::unprocessable("Invalid JSON body"))?;
+    let obj = v.as_object().ok_or_else(|| ApiError::bad_request("Body must be an object {mutate_interval}"))?;
+    if obj.keys().any(|k| k != "mutate_interval") {
+        return Err(ApiError::bad_request("Unknown field; expected only mutate_interval"));
+    }
+    let interval = match obj.get("mutate_interval") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            decnet_common::interval::MutateInterval::parse(s)
+                .map_err(|_| ApiError::unprocessable("mutate_interval must match ^[1-9]\\d*[mdMyY]$ (e.g. 30m, 2d) or be null"))?,
+        ),
+        Some(_) => return Err(ApiError::bad_request("mutate_interval must be a string or null")),
+    };
+    state.core.mutator.set_interval(&name, interval).await?;
+    Ok(Json(decnet_common::dto::MessageResponse { message: "Mutation interval updated".into() }))
+}
+
+pub async fn mutations(State(state): State<AppState>, _: Viewer, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(state.core.mutator.history(&name, 100).await?))
+}
+
 /// Server-sent events: every bus event as `event: <topic>` with a JSON `data` line.
 pub async fn stream(State(state): State<AppState>, _: Viewer) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.core.bus.subscribe();

@@ -2,6 +2,7 @@
 
 pub mod decky;
 pub mod lifecycle;
+pub mod mutation;
 pub mod revoked_token;
 pub mod setting;
 pub mod user;

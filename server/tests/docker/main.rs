@@ -7,4 +7,5 @@ mod helpers;
 mod support;
 
 mod deploy;
+mod mutate;
 mod resilience;
