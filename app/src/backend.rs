@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use decnet_common::dto::{
-    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, MutationRecord, PlanPreview,
+    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow,
+    LoginResponse, Me, MutationRecord, PlanPreview,
 };
 use http::request::Parts;
 
@@ -19,7 +20,12 @@ pub struct Failure {
 pub trait Backend: Send + Sync + 'static {
     /// The caller, or a 401 failure when not signed in.
     async fn me(&self, req: &Parts) -> Result<Me, Failure>;
-    async fn login(&self, req: &Parts, username: String, password: String) -> Result<LoginResponse, Failure>;
+    async fn login(
+        &self,
+        req: &Parts,
+        username: String,
+        password: String,
+    ) -> Result<LoginResponse, Failure>;
     async fn change_password(
         &self,
         req: &Parts,
@@ -30,14 +36,24 @@ pub trait Backend: Send + Sync + 'static {
     async fn list_deckies(&self, req: &Parts) -> Result<Vec<DeckyDto>, Failure>;
     async fn lifecycle(&self, req: &Parts, ids: Vec<String>) -> Result<Vec<LifecycleRow>, Failure>;
     async fn history(&self, req: &Parts, name: String) -> Result<Vec<LifecycleRow>, Failure>;
-    async fn deploy(&self, req: &Parts, ini: String, replace_fleet: bool) -> Result<DeployResponse, Failure>;
+    async fn deploy(
+        &self,
+        req: &Parts,
+        ini: String,
+        replace_fleet: bool,
+    ) -> Result<DeployResponse, Failure>;
     /// What a deploy of `ini` would create against the current fleet (names, IPs, hostnames).
     async fn preview(&self, req: &Parts, ini: String) -> Result<Vec<PlanPreview>, Failure>;
     async fn teardown(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
     async fn redeploy(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
     async fn mutate(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure>;
     /// `interval`: `"30m"`-style, or `None` for never.
-    async fn set_interval(&self, req: &Parts, name: String, interval: Option<String>) -> Result<(), Failure>;
+    async fn set_interval(
+        &self,
+        req: &Parts,
+        name: String,
+        interval: Option<String>,
+    ) -> Result<(), Failure>;
     async fn mutations(&self, req: &Parts, name: String) -> Result<Vec<MutationRecord>, Failure>;
     /// The `Set-Cookie` value for a session token (empty clears it).
     fn session_cookie(&self, token: &str) -> String;

@@ -642,7 +642,10 @@ pub fn all_services() -> &'static [Service] {
 
 /// A port two catalogue services both listen on: they cannot run in one decky's namespace.
 pub fn shared_port(a: &str, b: &str) -> Option<u16> {
-    let (a, b) = (all_services().iter().find(|s| s.slug == a)?, all_services().iter().find(|s| s.slug == b)?);
+    let (a, b) = (
+        all_services().iter().find(|s| s.slug == a)?,
+        all_services().iter().find(|s| s.slug == b)?,
+    );
     a.ports.iter().copied().find(|p| b.ports.contains(p))
 }
 

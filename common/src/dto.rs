@@ -226,7 +226,9 @@ impl LifecycleStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed].into_iter().find(|v| v.as_str() == s)
+        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
@@ -253,7 +255,9 @@ impl Operation {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Deploy, Self::Mutate, Self::Teardown].into_iter().find(|v| v.as_str() == s)
+        [Self::Deploy, Self::Mutate, Self::Teardown]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -280,9 +284,15 @@ impl Stage {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Image, Self::Network, Self::Base, Self::Services, Self::Verify]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::Image,
+            Self::Network,
+            Self::Base,
+            Self::Services,
+            Self::Verify,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

@@ -247,7 +247,10 @@ fn random_services(pool: &[ServiceSlug], rng: &mut SplitMix64) -> Vec<ServiceSlu
     let k = rng.between(1, MAX_RANDOM_SERVICES.min(pool.len()));
     let mut chosen: Vec<ServiceSlug> = Vec::with_capacity(k);
     for s in rng.sample(pool, k) {
-        if chosen.iter().all(|c| catalogue::shared_port(c.as_str(), s.as_str()).is_none()) {
+        if chosen
+            .iter()
+            .all(|c| catalogue::shared_port(c.as_str(), s.as_str()).is_none())
+        {
             chosen.push(s);
         }
     }
@@ -262,7 +265,9 @@ fn first_port_clash(
     let ports = |s: &ServiceSlug| -> Vec<u16> {
         match custom.get(s) {
             Some(c) => c.ports.clone(),
-            None => catalogue::service_by_slug(s.as_str()).map(|x| x.ports.to_vec()).unwrap_or_default(),
+            None => catalogue::service_by_slug(s.as_str())
+                .map(|x| x.ports.to_vec())
+                .unwrap_or_default(),
         }
     };
     for (i, a) in services.iter().enumerate() {

@@ -39,13 +39,35 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Users::Uuid).string().not_null().primary_key())
-                    .col(ColumnDef::new(Users::Username).string().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Users::Uuid)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::Username)
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Users::PasswordHash).string().not_null())
                     .col(ColumnDef::new(Users::Role).string().not_null())
-                    .col(ColumnDef::new(Users::MustChangePassword).boolean().not_null())
-                    .col(ColumnDef::new(Users::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Users::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Users::MustChangePassword)
+                            .boolean()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -54,7 +76,12 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(RevokedTokens::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(RevokedTokens::Jti).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(RevokedTokens::Jti)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(
                         ColumnDef::new(RevokedTokens::ExpiresAt)
                             .timestamp_with_time_zone()
@@ -68,7 +95,12 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Settings::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Settings::Key).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Settings::Key)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Settings::Value).string().not_null())
                     .to_owned(),
             )
@@ -81,7 +113,9 @@ impl MigrationTrait for Migration {
             RevokedTokens::Table.into_iden(),
             Settings::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(t).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(t).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -53,7 +53,12 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Deckies::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Deckies::Name).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Deckies::Name)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Deckies::Ip).string().not_null())
                     .col(ColumnDef::new(Deckies::Hostname).string().not_null())
                     .col(ColumnDef::new(Deckies::Distro).string().not_null())
@@ -63,7 +68,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Deckies::ServiceConfig).text().not_null())
                     .col(ColumnDef::new(Deckies::CustomServices).text().not_null())
                     .col(ColumnDef::new(Deckies::MutateInterval).integer().null())
-                    .col(ColumnDef::new(Deckies::LastMutated).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Deckies::LastMutated)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(ColumnDef::new(Deckies::Subnet).string().not_null())
                     .col(ColumnDef::new(Deckies::Gateway).string().not_null())
                     .col(ColumnDef::new(Deckies::Interface).string().null())
@@ -79,17 +88,34 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(DeckyLifecycle::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(DeckyLifecycle::Id).string().not_null().primary_key())
-                    .col(ColumnDef::new(DeckyLifecycle::DeckyName).string().not_null())
+                    .col(
+                        ColumnDef::new(DeckyLifecycle::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(DeckyLifecycle::DeckyName)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(DeckyLifecycle::HostUuid).string().not_null())
-                    .col(ColumnDef::new(DeckyLifecycle::Operation).string().not_null())
+                    .col(
+                        ColumnDef::new(DeckyLifecycle::Operation)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(DeckyLifecycle::Status).string().not_null())
                     .col(ColumnDef::new(DeckyLifecycle::Stage).string().null())
                     .col(ColumnDef::new(DeckyLifecycle::Error).string().null())
                     .col(ColumnDef::new(DeckyLifecycle::Trigger).string().null())
                     .col(ts(&mut ColumnDef::new(DeckyLifecycle::StartedAt)))
                     .col(ts(&mut ColumnDef::new(DeckyLifecycle::UpdatedAt)))
-                    .col(ColumnDef::new(DeckyLifecycle::CompletedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(DeckyLifecycle::CompletedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -116,7 +142,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(DeckyLifecycle::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(Deckies::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(DeckyLifecycle::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Deckies::Table).to_owned())
+            .await
     }
 }

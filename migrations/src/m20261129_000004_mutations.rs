@@ -26,14 +26,23 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Mutations::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Mutations::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Mutations::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Mutations::DeckyName).string().not_null())
                     .col(ColumnDef::new(Mutations::OldServices).text().not_null())
                     .col(ColumnDef::new(Mutations::NewServices).text().not_null())
                     .col(ColumnDef::new(Mutations::Trigger).string().not_null())
                     .col(ColumnDef::new(Mutations::Actor).string().null())
                     .col(ColumnDef::new(Mutations::LifecycleId).string().not_null())
-                    .col(ColumnDef::new(Mutations::At).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Mutations::At)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -50,6 +59,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Mutations::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Mutations::Table).to_owned())
+            .await
     }
 }

@@ -35,7 +35,13 @@ impl Engine for NoopEngine {
     async fn start_base(&self, _: &DeckyRuntime, _: &str, _: &str) -> Result<String, EngineError> {
         Ok("noop".into())
     }
-    async fn start_service(&self, _: &DeckyRuntime, _: &str, _: &str, _: &ServiceSpec) -> Result<String, EngineError> {
+    async fn start_service(
+        &self,
+        _: &DeckyRuntime,
+        _: &str,
+        _: &str,
+        _: &ServiceSpec,
+    ) -> Result<String, EngineError> {
         Ok("noop".into())
     }
     async fn remove_services(&self, _: &str) -> Result<(), EngineError> {
@@ -117,7 +123,9 @@ async fn bench_202() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = decnet_server::ServeConfig::for_data_dir(dir.path());
     cfg.admin_password = Some(PASS.into());
-    let server = decnet_server::build_with_engine(cfg, Arc::new(NoopEngine)).await.unwrap();
+    let server = decnet_server::build_with_engine(cfg, Arc::new(NoopEngine))
+        .await
+        .unwrap();
     let api = format!("http://{}/api/v1", server.local_addr().unwrap());
     tokio::spawn(server.run());
     let http = reqwest::Client::new();
@@ -128,7 +136,13 @@ async fn bench_202() {
         let mut lat = Vec::new();
         for _ in 0..60 {
             let t = Instant::now();
-            let r = http.post(format!("{api}/deckies/deploy")).bearer_auth(&token).json(&body).send().await.unwrap();
+            let r = http
+                .post(format!("{api}/deckies/deploy"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 202);
             let _ = r.bytes().await;
             lat.push(t.elapsed());
@@ -136,7 +150,12 @@ async fn bench_202() {
             tokio::time::sleep(Duration::from_millis(if n == 50 { 150 } else { 30 })).await;
         }
         lat.sort();
-        println!("{n:>3} deckies: p50 {}  p99 {}  max {}", ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)), ms(*lat.last().unwrap()));
+        println!(
+            "{n:>3} deckies: p50 {}  p99 {}  max {}",
+            ms(pct(&lat, 0.5)),
+            ms(pct(&lat, 0.99)),
+            ms(*lat.last().unwrap())
+        );
     }
 }
 
@@ -151,7 +170,11 @@ impl Drop for Proc {
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -163,8 +186,19 @@ fn decoy() -> std::path::PathBuf {
 }
 
 /// Requests/s and latencies of `GET /deckies/lifecycle?ids=<50>` for `secs` with `conc` clients.
-async fn lifecycle_load(http: &reqwest::Client, api: &str, token: &str, ids: &[String], secs: f64, conc: usize) -> (f64, Vec<Duration>) {
-    let q: String = ids.iter().map(|i| format!("ids={i}")).collect::<Vec<_>>().join("&");
+async fn lifecycle_load(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    ids: &[String],
+    secs: f64,
+    conc: usize,
+) -> (f64, Vec<Duration>) {
+    let q: String = ids
+        .iter()
+        .map(|i| format!("ids={i}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let url = format!("{api}/deckies/lifecycle?{q}");
     let stop = Instant::now() + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
@@ -205,8 +239,13 @@ async fn bench_real() {
         .spawn()
         .expect("decnet");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let api = format!("{}/api/v1", line.trim().trim_start_matches("decnet listening on "));
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let api = format!(
+        "{}/api/v1",
+        line.trim().trim_start_matches("decnet listening on ")
+    );
     let proc = Proc(child);
     let pid = proc.0.id();
     let http = reqwest::Client::new();
@@ -217,33 +256,97 @@ async fn bench_real() {
 
     // Warm the image once so both sides start equal.
     let warm = ini(1, "10.250.2", "http");
-    let v: Value = http.post(format!("{api}/deckies/deploy")).bearer_auth(&token).json(&json!({"ini_content": warm})).send().await.unwrap().json().await.unwrap();
-    let warm_ids: Vec<String> = v["lifecycle_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect();
+    let v: Value = http
+        .post(format!("{api}/deckies/deploy"))
+        .bearer_auth(&token)
+        .json(&json!({"ini_content": warm}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let warm_ids: Vec<String> = v["lifecycle_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect();
     wait_all(&http, &api, &token, &warm_ids).await;
 
-    let (idle_rps, idle_lat) = lifecycle_load(&http, &api, &token, &warm_ids.iter().cycle().take(50).cloned().collect::<Vec<_>>(), 3.0, 8).await;
+    let (idle_rps, idle_lat) = lifecycle_load(
+        &http,
+        &api,
+        &token,
+        &warm_ids
+            .iter()
+            .cycle()
+            .take(50)
+            .cloned()
+            .collect::<Vec<_>>(),
+        3.0,
+        8,
+    )
+    .await;
     println!("\n## GET /deckies/lifecycle with 50 ids, 8 clients");
-    println!("idle:   {idle_rps:.0} req/s  p50 {}  p99 {}", ms(pct(&idle_lat, 0.5)), ms(pct(&idle_lat, 0.99)));
+    println!(
+        "idle:   {idle_rps:.0} req/s  p50 {}  p99 {}",
+        ms(pct(&idle_lat, 0.5)),
+        ms(pct(&idle_lat, 0.99))
+    );
 
     let body = json!({"ini_content": ini(50, "10.250.2", "http,ftp"), "replace_fleet": true});
     let t = Instant::now();
-    let v: Value = http.post(format!("{api}/deckies/deploy")).bearer_auth(&token).json(&body).send().await.unwrap().json().await.unwrap();
-    let ids: Vec<String> = v["lifecycle_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect();
+    let v: Value = http
+        .post(format!("{api}/deckies/deploy"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = v["lifecycle_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect();
     let (busy_rps, busy_lat) = lifecycle_load(&http, &api, &token, &ids, 3.0, 8).await;
-    println!("during: {busy_rps:.0} req/s  p50 {}  p99 {}", ms(pct(&busy_lat, 0.5)), ms(pct(&busy_lat, 0.99)));
+    println!(
+        "during: {busy_rps:.0} req/s  p50 {}  p99 {}",
+        ms(pct(&busy_lat, 0.5)),
+        ms(pct(&busy_lat, 0.99))
+    );
     let failed = wait_all(&http, &api, &token, &ids).await;
     let api_wall = t.elapsed();
     println!("\n## 50 deckies x (base + http + ftp), concurrency 8");
-    println!("through the API: {:.1} s ({failed} failed)", api_wall.as_secs_f64());
+    println!(
+        "through the API: {:.1} s ({failed} failed)",
+        api_wall.as_secs_f64()
+    );
     println!("RSS with 50 deckies: {} MB", rss_kb(pid) / 1024);
-    let host = rows(&http, &api, &token, &ids[..1]).await[0]["host_uuid"].as_str().unwrap().to_owned();
+    let host = rows(&http, &api, &token, &ids[..1]).await[0]["host_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     drop(proc);
     cleanup(&host);
 
     // The same engine calls, bare: no database, no lifecycle rows, no API.
-    let engine = Arc::new(DockerEngine::new("unix:///var/run/docker.sock".into(), decoy(), "bench-bare".into()));
+    let engine = Arc::new(DockerEngine::new(
+        "unix:///var/run/docker.sock".into(),
+        decoy(),
+        "bench-bare".into(),
+    ));
     let image = engine.ensure_image().await.unwrap();
-    let net = NetSpec { subnet: "10.250.3.0/24".into(), gateway: "10.250.3.1".parse().unwrap(), driver: "bridge".into(), interface: None };
+    let net = NetSpec {
+        subnet: "10.250.3.0/24".into(),
+        gateway: "10.250.3.1".parse().unwrap(),
+        driver: "bridge".into(),
+        interface: None,
+    };
     let net_id = engine.ensure_network(&net).await.unwrap();
     let sem = Arc::new(tokio::sync::Semaphore::new(8));
     let t = Instant::now();
@@ -261,7 +364,14 @@ async fn bench_real() {
                 nmap_os: "linux".into(),
                 sysctls: Default::default(),
                 net,
-                services: ["http", "ftp"].iter().map(|s| ServiceSpec { slug: s.to_string(), persona: "{}".into(), custom: None }).collect(),
+                services: ["http", "ftp"]
+                    .iter()
+                    .map(|s| ServiceSpec {
+                        slug: s.to_string(),
+                        persona: "{}".into(),
+                        custom: None,
+                    })
+                    .collect(),
             };
             let base = engine.start_base(&d, &image, &net_id).await.unwrap();
             for s in &d.services {
@@ -273,20 +383,36 @@ async fn bench_real() {
         t.await.unwrap();
     }
     let bare = t.elapsed();
-    println!("bare engine loop: {:.1} s  -> ratio {:.2}", bare.as_secs_f64(), api_wall.as_secs_f64() / bare.as_secs_f64());
+    println!(
+        "bare engine loop: {:.1} s  -> ratio {:.2}",
+        bare.as_secs_f64(),
+        api_wall.as_secs_f64() / bare.as_secs_f64()
+    );
     cleanup("bench-bare");
 }
 
 async fn rows(http: &reqwest::Client, api: &str, token: &str, ids: &[String]) -> Vec<Value> {
     let q: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
-    let v: Value = http.get(format!("{api}/deckies/lifecycle")).bearer_auth(token).query(&q).send().await.unwrap().json().await.unwrap();
+    let v: Value = http
+        .get(format!("{api}/deckies/lifecycle"))
+        .bearer_auth(token)
+        .query(&q)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     v["rows"].as_array().unwrap().clone()
 }
 
 async fn wait_all(http: &reqwest::Client, api: &str, token: &str, ids: &[String]) -> usize {
     loop {
         let rs = rows(http, api, token, ids).await;
-        if rs.iter().all(|r| r["status"] == "succeeded" || r["status"] == "failed") {
+        if rs
+            .iter()
+            .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
+        {
             return rs.iter().filter(|r| r["status"] == "failed").count();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -295,19 +421,34 @@ async fn wait_all(http: &reqwest::Client, api: &str, token: &str, ids: &[String]
 
 fn cleanup(host: &str) {
     let label = format!("label=io.decnet.host={host}");
-    let out = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output().unwrap();
-    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &label])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     if !ids.is_empty() {
-        let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&ids)
+            .output();
     }
-    let out = Command::new("docker").args(["network", "ls", "-q", "--filter", &label]).output().unwrap();
+    let out = Command::new("docker")
+        .args(["network", "ls", "-q", "--filter", &label])
+        .output()
+        .unwrap();
     for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
         let _ = Command::new("docker").args(["network", "rm", id]).output();
     }
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         bench_202().await;
         bench_real().await;

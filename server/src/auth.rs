@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::Engine;
@@ -90,12 +92,18 @@ impl RateLimiter {
         let now = Instant::now();
         let mut map = self.tries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 100_000 {
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < LOGIN_WINDOW));
+            map.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < LOGIN_WINDOW)
+            });
         }
         let mut allowed = true;
         for key in keys {
             let q = map.entry(key.clone()).or_default();
-            while q.front().is_some_and(|t| now.duration_since(*t) >= LOGIN_WINDOW) {
+            while q
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= LOGIN_WINDOW)
+            {
                 q.pop_front();
             }
             if q.len() >= LOGIN_MAX_TRIES {
@@ -178,7 +186,12 @@ impl AuthService {
         Ok(generated.then_some(password))
     }
 
-    pub async fn login(&self, username: &str, password: &str, ip: Option<IpAddr>) -> ApiResult<LoginResponse> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> ApiResult<LoginResponse> {
         let mut keys = vec![format!("user:{}", username.to_lowercase())];
         if let Some(ip) = ip {
             keys.push(format!("ip:{ip}"));
@@ -191,11 +204,16 @@ impl AuthService {
             ));
         }
         let found = if username.len() <= 64 {
-            user::Entity::find().filter(user::Column::Username.eq(username)).one(&self.db).await?
+            user::Entity::find()
+                .filter(user::Column::Username.eq(username))
+                .one(&self.db)
+                .await?
         } else {
             None
         };
-        let hash = found.as_ref().map_or(self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let hash = found
+            .as_ref()
+            .map_or(self.dummy_hash.clone(), |u| u.password_hash.clone());
         let ok = verify_password(password.to_owned(), hash).await;
         match found {
             Some(u) if ok => {
@@ -236,15 +254,23 @@ impl AuthService {
         if let Some(p) = self.cached(&c.jti) {
             return Ok(p);
         }
-        if revoked_token::Entity::find_by_id(c.jti.clone()).one(&self.db).await?.is_some() {
+        if revoked_token::Entity::find_by_id(c.jti.clone())
+            .one(&self.db)
+            .await?
+            .is_some()
+        {
             return Err(ApiError::unauthorized());
         }
-        let u = user::Entity::find_by_id(c.sub).one(&self.db).await?.ok_or_else(ApiError::unauthorized)?;
+        let u = user::Entity::find_by_id(c.sub)
+            .one(&self.db)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         // Tokens issued before the last password change are void.
         if c.iat < u.updated_at.timestamp() - 1 {
             return Err(ApiError::unauthorized());
         }
-        let role = Role::parse(&u.role).ok_or_else(|| ApiError::internal("unknown role in users table"))?;
+        let role = Role::parse(&u.role)
+            .ok_or_else(|| ApiError::internal("unknown role in users table"))?;
         let p = Principal {
             uuid: u.uuid,
             username: u.username,
@@ -263,20 +289,31 @@ impl AuthService {
 
     fn cached(&self, jti: &str) -> Option<Principal> {
         let cache = self.principals.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(jti).filter(|(at, _)| at.elapsed() < PRINCIPAL_TTL).map(|(_, p)| p.clone())
+        cache
+            .get(jti)
+            .filter(|(at, _)| at.elapsed() < PRINCIPAL_TTL)
+            .map(|(_, p)| p.clone())
     }
 
     /// Called after every change to users or tokens.
     fn forget_principals(&self) {
-        self.principals.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.principals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The one authorisation check: token (or its absence), then the forced password change,
     /// then the role.
     pub async fn require(&self, token: Option<&str>, need: Need) -> ApiResult<Principal> {
-        let p = self.authenticate(token.ok_or_else(ApiError::unauthorized)?).await?;
+        let p = self
+            .authenticate(token.ok_or_else(ApiError::unauthorized)?)
+            .await?;
         if need != Need::AnyUser && p.must_change_password {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, PASSWORD_CHANGE_REQUIRED));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                PASSWORD_CHANGE_REQUIRED,
+            ));
         }
         if need == Need::Admin && p.role != Role::Admin {
             return Err(ApiError::forbidden());
@@ -290,10 +327,13 @@ impl AuthService {
 
     async fn revoke(&self, p: &Principal) -> ApiResult<()> {
         let expires_at = chrono::DateTime::from_timestamp(p.exp, 0).unwrap_or_else(Utc::now);
-        revoked_token::Entity::insert(revoked_token::ActiveModel { jti: Set(p.jti.clone()), expires_at: Set(expires_at) })
-            .on_conflict_do_nothing()
-            .exec(&self.db)
-            .await?;
+        revoked_token::Entity::insert(revoked_token::ActiveModel {
+            jti: Set(p.jti.clone()),
+            expires_at: Set(expires_at),
+        })
+        .on_conflict_do_nothing()
+        .exec(&self.db)
+        .await?;
         self.forget_principals();
         // Expired revocations are dead weight.
         revoked_token::Entity::delete_many()
@@ -303,13 +343,26 @@ impl AuthService {
         Ok(())
     }
 
-    pub async fn change_password(&self, p: &Principal, old: &str, new: &str) -> ApiResult<ChangePasswordResponse> {
-        let u = user::Entity::find_by_id(p.uuid.clone()).one(&self.db).await?.ok_or_else(ApiError::unauthorized)?;
+    pub async fn change_password(
+        &self,
+        p: &Principal,
+        old: &str,
+        new: &str,
+    ) -> ApiResult<ChangePasswordResponse> {
+        let u = user::Entity::find_by_id(p.uuid.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         if !verify_password(old.to_owned(), u.password_hash.clone()).await {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Current password is incorrect"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Current password is incorrect",
+            ));
         }
         if old == new {
-            return Err(ApiError::unprocessable("New password must differ from the current one"));
+            return Err(ApiError::unprocessable(
+                "New password must differ from the current one",
+            ));
         }
         if let Some(why) = password_weakness(&u.username, new) {
             return Err(ApiError::unprocessable(why));
@@ -324,7 +377,9 @@ impl AuthService {
     }
 
     async fn set_password(&self, u: user::Model, new: &str, must_change: bool) -> ApiResult<()> {
-        let hash = hash_password(new.to_owned()).await.map_err(ApiError::internal)?;
+        let hash = hash_password(new.to_owned())
+            .await
+            .map_err(ApiError::internal)?;
         let mut am: user::ActiveModel = u.into();
         am.password_hash = Set(hash);
         am.must_change_password = Set(must_change);
@@ -338,11 +393,19 @@ impl AuthService {
     // ---- user administration (admin only; callers have checked the role) ----
 
     pub async fn list_users(&self) -> ApiResult<Vec<UserDto>> {
-        let rows = user::Entity::find().order_by_asc(user::Column::Username).all(&self.db).await?;
+        let rows = user::Entity::find()
+            .order_by_asc(user::Column::Username)
+            .all(&self.db)
+            .await?;
         Ok(rows.into_iter().filter_map(to_dto).collect())
     }
 
-    pub async fn create_user(&self, username: &str, password: &str, role: Role) -> ApiResult<UserDto> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> ApiResult<UserDto> {
         if !valid_username(username) {
             return Err(ApiError::unprocessable(
                 "Username must be 1-64 characters of letters, digits, '.', '_', '-' or '@'",
@@ -351,14 +414,21 @@ impl AuthService {
         if let Some(why) = password_weakness(username, password) {
             return Err(ApiError::unprocessable(why));
         }
-        if user::Entity::find().filter(user::Column::Username.eq(username)).one(&self.db).await?.is_some() {
+        if user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?
+            .is_some()
+        {
             return Err(ApiError::conflict("Username already exists"));
         }
         let now = Utc::now();
         let m = user::ActiveModel {
             uuid: Set(uuid::Uuid::new_v4().to_string()),
             username: Set(username.to_owned()),
-            password_hash: Set(hash_password(password.to_owned()).await.map_err(ApiError::internal)?),
+            password_hash: Set(hash_password(password.to_owned())
+                .await
+                .map_err(ApiError::internal)?),
             role: Set(role.as_str().into()),
             must_change_password: Set(true),
             created_at: Set(now),
@@ -379,7 +449,10 @@ impl AuthService {
     pub async fn set_role(&self, actor: &Principal, uuid: &str, role: Role) -> ApiResult<()> {
         let u = self.find_user(uuid).await?;
         if u.uuid == actor.uuid {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "Cannot change your own role"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Cannot change your own role",
+            ));
         }
         let mut am: user::ActiveModel = u.into();
         am.role = Set(role.as_str().into());
@@ -399,7 +472,10 @@ impl AuthService {
     pub async fn delete_user(&self, actor: &Principal, uuid: &str) -> ApiResult<()> {
         let u = self.find_user(uuid).await?;
         if u.uuid == actor.uuid {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "Cannot delete your own account"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Cannot delete your own account",
+            ));
         }
         user::Entity::delete_by_id(u.uuid).exec(&self.db).await?;
         self.forget_principals();
@@ -418,9 +494,14 @@ fn to_dto(u: user::Model) -> Option<UserDto> {
 
 /// The bearer token from `Authorization`, else the session cookie.
 pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (scheme, token) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
     }
     headers
         .get_all(header::COOKIE)
@@ -435,7 +516,11 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
 
 /// `Set-Cookie` value carrying a session token (empty token + Max-Age=0 clears it).
 pub fn session_cookie(token: &str, secure: bool) -> String {
-    let max_age = if token.is_empty() { 0 } else { TOKEN_TTL.as_secs() };
+    let max_age = if token.is_empty() {
+        0
+    } else {
+        TOKEN_TTL.as_secs()
+    };
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
@@ -450,18 +535,27 @@ fn generate_password() -> String {
 
 fn hash_password_sync(password: &str) -> anyhow_lite::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(|e| e.to_string())?.to_string())
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| e.to_string())?
+        .to_string())
 }
 
 /// Argon2id off the async workers (it is deliberately slow).
 pub async fn hash_password(password: String) -> anyhow_lite::Result<String> {
-    tokio::task::spawn_blocking(move || hash_password_sync(&password)).await.map_err(|e| e.to_string())?
+    tokio::task::spawn_blocking(move || hash_password_sync(&password))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -469,7 +563,10 @@ async fn verify_password(password: String, hash: String) -> bool {
 }
 
 /// The JWT secret: from config, else from `<data_dir>/jwt.secret` (created once, mode 0600).
-pub fn load_or_create_secret(data_dir: &Path, configured: Option<&str>) -> anyhow_lite::Result<Vec<u8>> {
+pub fn load_or_create_secret(
+    data_dir: &Path,
+    configured: Option<&str>,
+) -> anyhow_lite::Result<Vec<u8>> {
     if let Some(s) = configured {
         if s.len() < 32 {
             return Err("DECNET_JWT_SECRET must be at least 32 bytes".into());
@@ -479,18 +576,28 @@ pub fn load_or_create_secret(data_dir: &Path, configured: Option<&str>) -> anyho
     let path = data_dir.join("jwt.secret");
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-        Ok(_) => return Err(format!("{} is shorter than 32 bytes; delete it to regenerate", path.display()).into()),
+        Ok(_) => {
+            return Err(format!(
+                "{} is shorter than 32 bytes; delete it to regenerate",
+                path.display()
+            )
+            .into())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("reading {}: {e}", path.display()).into()),
     }
     let mut raw = [0u8; 48];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    let secret = base64::engine::general_purpose::STANDARD_NO_PAD.encode(raw).into_bytes();
+    let secret = base64::engine::general_purpose::STANDARD_NO_PAD
+        .encode(raw)
+        .into_bytes();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let mut f = opts
+        .open(&path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
     f.write_all(&secret)?;
     f.sync_all()?;
     Ok(secret)
@@ -520,9 +627,15 @@ mod tests {
     #[test]
     fn bearer_header_wins_over_cookie() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=b; decnet_session=cookie-token".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=b; decnet_session=cookie-token".parse().unwrap(),
+        );
         assert_eq!(token_from_headers(&h).as_deref(), Some("cookie-token"));
-        h.insert(header::AUTHORIZATION, "Bearer header-token".parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer header-token".parse().unwrap(),
+        );
         assert_eq!(token_from_headers(&h).as_deref(), Some("header-token"));
     }
 
@@ -533,7 +646,10 @@ mod tests {
         let a = load_or_create_secret(dir.path(), None).unwrap();
         let b = load_or_create_secret(dir.path(), None).unwrap();
         assert_eq!(a, b);
-        let mode = std::fs::metadata(dir.path().join("jwt.secret")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("jwt.secret"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 

@@ -34,7 +34,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DECNET_DECOY_BIN")]
     pub decoy_binary: Option<PathBuf>,
     /// Docker Engine socket (`unix:///path` or a plain path).
-    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
     pub docker_host: String,
     /// Deckies the runner works on at once.
     #[arg(long, env = "DECNET_CONCURRENCY", default_value_t = 4)]
@@ -66,7 +70,10 @@ impl ServeConfig {
     pub fn database_url(&self) -> String {
         match &self.db_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("decnet.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("decnet.db").display()
+            ),
         }
     }
 }

@@ -9,7 +9,8 @@ use decnet_common::dto::ErrorBody;
 
 pub const CREDENTIALS_INVALID: &str = "Could not validate credentials";
 pub const INSUFFICIENT_PERMISSIONS: &str = "Insufficient permissions";
-pub const PASSWORD_CHANGE_REQUIRED: &str = "Password change required before accessing this resource";
+pub const PASSWORD_CHANGE_REQUIRED: &str =
+    "Password change required before accessing this resource";
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -23,7 +24,11 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), cause: None }
+        Self {
+            status,
+            detail: detail.into(),
+            cause: None,
+        }
     }
 
     pub fn unauthorized() -> Self {
@@ -76,7 +81,10 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = ErrorBody { detail: self.detail, error_id: None };
+        let mut body = ErrorBody {
+            detail: self.detail,
+            error_id: None,
+        };
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             let id = uuid::Uuid::new_v4().to_string();
             tracing::error!(error_id = %id, cause = self.cause.as_deref().unwrap_or(""), "internal error");

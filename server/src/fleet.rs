@@ -5,14 +5,16 @@
 //! rows in one transaction, hand the rows to the runner and return.
 
 use chrono::{SecondsFormat, Utc};
-use decnet_common::dto::{AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, Operation, PlanPreview};
+use decnet_common::dto::{
+    AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, Operation, PlanPreview,
+};
 use decnet_common::fleet::{self as planner, ExistingDecky, PlanContext};
 use decnet_common::ini::{self, IniError, IniErrorKind, NetworkDriver};
 use decnet_common::interval::MutateInterval;
 use decnet_common::name::DeckyName;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, Statement, TransactionTrait,
 };
 use tokio::sync::Mutex;
 
@@ -54,7 +56,11 @@ fn ts(t: chrono::DateTime<Utc>) -> String {
 
 impl FleetService {
     pub fn new(db: DatabaseConnection, runner: Runner) -> Self {
-        FleetService { db, runner, plan_lock: Mutex::new(()) }
+        FleetService {
+            db,
+            runner,
+            plan_lock: Mutex::new(()),
+        }
     }
 
     pub fn runner(&self) -> &Runner {
@@ -83,7 +89,9 @@ impl FleetService {
                 am.desired = Set(decky::ABSENT.into());
                 am.updated_at = Set(now);
                 am.update(&txn).await?;
-                let row = new_row(&old.name, &host, Operation::Teardown, "replace_fleet").insert(&txn).await?;
+                let row = new_row(&old.name, &host, Operation::Teardown, "replace_fleet")
+                    .insert(&txn)
+                    .await?;
                 teardowns.push((old.name.clone(), row.id));
             }
         }
@@ -98,8 +106,12 @@ impl FleetService {
                 archetype: Set(p.archetype.clone()),
                 nmap_os: Set(p.nmap_os.as_str().to_owned()),
                 services: Set(serde_json::to_string(&p.services).map_err(ApiError::internal)?),
-                service_config: Set(serde_json::to_string(&p.service_config).map_err(ApiError::internal)?),
-                custom_services: Set(serde_json::to_string(&p.custom_services).map_err(ApiError::internal)?),
+                service_config: Set(
+                    serde_json::to_string(&p.service_config).map_err(ApiError::internal)?
+                ),
+                custom_services: Set(
+                    serde_json::to_string(&p.custom_services).map_err(ApiError::internal)?
+                ),
                 mutate_interval: Set(p.mutate_interval.map(|m| m.min(i32::MAX as u32) as i32)),
                 last_mutated: Set(None),
                 subnet: Set(general.net.to_string()),
@@ -115,14 +127,17 @@ impl FleetService {
             } else {
                 am.insert(&txn).await?;
             }
-            let row = new_row(p.name.as_str(), &host, Operation::Deploy, "api").insert(&txn).await?;
+            let row = new_row(p.name.as_str(), &host, Operation::Deploy, "api")
+                .insert(&txn)
+                .await?;
             deploys.push((p.name.as_str().to_owned(), row.id));
         }
         txn.commit().await?;
 
         let ids: Vec<String> = deploys.iter().map(|(_, id)| id.clone()).collect();
         self.runner.submit(&teardowns);
-        self.runner.submit_after(teardowns.into_iter().map(|(_, id)| id).collect(), deploys);
+        self.runner
+            .submit_after(teardowns.into_iter().map(|(_, id)| id).collect(), deploys);
         Ok(DeployResponse {
             message: format!(
                 "Deploy accepted ({} decky/ies, mode=unihost). Poll /deckies/lifecycle?ids=... for completion.",
@@ -161,9 +176,19 @@ impl FleetService {
             .await?
             .filter(|d| d.desired == decky::PRESENT)
             .ok_or_else(|| ApiError::not_found(format!("Decky {name} not found")))?;
-        let row = new_row(name.as_str(), self.runner.host_uuid(), Operation::Deploy, "retry").insert(&self.db).await?;
-        self.runner.submit(&[(name.as_str().to_owned(), row.id.clone())]);
-        Ok(AcceptedResponse { lifecycle_ids: vec![row.id] })
+        let row = new_row(
+            name.as_str(),
+            self.runner.host_uuid(),
+            Operation::Deploy,
+            "retry",
+        )
+        .insert(&self.db)
+        .await?;
+        self.runner
+            .submit(&[(name.as_str().to_owned(), row.id.clone())]);
+        Ok(AcceptedResponse {
+            lifecycle_ids: vec![row.id],
+        })
     }
 
     pub async fn lifecycle(&self, ids: &[String]) -> ApiResult<Vec<LifecycleRow>> {
@@ -172,7 +197,11 @@ impl FleetService {
             .all(&self.db)
             .await?;
         // In the order asked for; unknown ids are omitted.
-        Ok(ids.iter().filter_map(|id| rows.iter().find(|r| &r.id == id)).map(to_dto).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| rows.iter().find(|r| &r.id == id))
+            .map(to_dto)
+            .collect())
     }
 
     /// Lifecycle history of one decky, newest first.
@@ -188,7 +217,10 @@ impl FleetService {
     }
 
     pub async fn list(&self) -> ApiResult<Vec<DeckyDto>> {
-        let deckies = decky::Entity::find().order_by_asc(decky::Column::Name).all(&self.db).await?;
+        let deckies = decky::Entity::find()
+            .order_by_asc(decky::Column::Name)
+            .all(&self.db)
+            .await?;
         let backend = self.db.get_database_backend();
         // The newest row of every decky, in one query.
         let latest = lifecycle::Entity::find()
@@ -243,10 +275,20 @@ impl FleetService {
         am.desired = Set(decky::ABSENT.into());
         am.updated_at = Set(Utc::now());
         am.update(&txn).await?;
-        let row = new_row(name.as_str(), self.runner.host_uuid(), Operation::Teardown, "api").insert(&txn).await?;
+        let row = new_row(
+            name.as_str(),
+            self.runner.host_uuid(),
+            Operation::Teardown,
+            "api",
+        )
+        .insert(&txn)
+        .await?;
         txn.commit().await?;
-        self.runner.submit(&[(name.as_str().to_owned(), row.id.clone())]);
-        Ok(AcceptedResponse { lifecycle_ids: vec![row.id] })
+        self.runner
+            .submit(&[(name.as_str().to_owned(), row.id.clone())]);
+        Ok(AcceptedResponse {
+            lifecycle_ids: vec![row.id],
+        })
     }
 }
 
@@ -261,7 +303,11 @@ async fn plan_against(
         .iter()
         .filter(|d| d.desired == decky::PRESENT)
         .filter_map(|d| {
-            Some(ExistingDecky { name: DeckyName::parse(&d.name).ok()?, ip: d.ip.parse().ok()?, hostname: d.hostname.clone() })
+            Some(ExistingDecky {
+                name: DeckyName::parse(&d.name).ok()?,
+                ip: d.ip.parse().ok()?,
+                hostname: d.hostname.clone(),
+            })
         })
         .collect();
     let ctx = PlanContext {
@@ -278,7 +324,9 @@ async fn plan_against(
 /// What the operator should read for a decky: its desired state and its newest operation.
 fn state_of(d: &decky::Model, last: Option<&LifecycleRow>) -> String {
     use decnet_common::dto::LifecycleStatus as S;
-    let Some(l) = last else { return "pending".into() };
+    let Some(l) = last else {
+        return "pending".into();
+    };
     let s = match (l.operation, l.status) {
         (Operation::Teardown, S::Pending | S::Running) => "tearing_down",
         (Operation::Teardown, S::Failed) => "teardown_failed",
@@ -297,5 +345,8 @@ fn state_of(d: &decky::Model, last: Option<&LifecycleRow>) -> String {
 /// Stored rows need the connection type only for tests and tools.
 pub async fn count_open(db: &impl ConnectionTrait) -> Result<u64, sea_orm::DbErr> {
     use sea_orm::PaginatorTrait;
-    lifecycle::Entity::find().filter(lifecycle::Column::Status.is_in(["pending", "running"])).count(db).await
+    lifecycle::Entity::find()
+        .filter(lifecycle::Column::Status.is_in(["pending", "running"]))
+        .count(db)
+        .await
 }

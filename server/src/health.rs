@@ -19,16 +19,31 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         Err(e) => format!("unreachable: {e}"),
     };
     let healthy = db == "ok";
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(HealthResponse { status: if healthy { "ok" } else { "degraded" }.into(), db, docker }))
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(HealthResponse {
+            status: if healthy { "ok" } else { "degraded" }.into(),
+            db,
+            docker,
+        }),
+    )
 }
 
 /// Connects to the configured socket and pings.
 pub async fn docker_reachable(socket: &str) -> Result<(), String> {
     let fut = async {
         let path = socket.strip_prefix("unix://").unwrap_or(socket);
-        let docker = bollard::Docker::connect_with_unix(path, 5, bollard::API_DEFAULT_VERSION).map_err(|e| e.to_string())?;
-        let docker = docker.negotiate_version().await.map_err(|e| e.to_string())?;
+        let docker = bollard::Docker::connect_with_unix(path, 5, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| e.to_string())?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| e.to_string())?;
         docker.ping().await.map_err(|e| e.to_string())?;
         Ok::<(), String>(())
     };

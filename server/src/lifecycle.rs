@@ -4,14 +4,22 @@
 use chrono::{SecondsFormat, Utc};
 use decnet_common::dto::{LifecycleEvent, LifecycleRow, LifecycleStatus, Operation, Stage};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter,
+};
 
 use crate::bus::Bus;
 use crate::entities::lifecycle;
 
 pub const MAX_ERROR_LEN: usize = 2000;
 
-pub fn new_row(decky: &str, host_uuid: &str, op: Operation, trigger: &str) -> lifecycle::ActiveModel {
+pub fn new_row(
+    decky: &str,
+    host_uuid: &str,
+    op: Operation,
+    trigger: &str,
+) -> lifecycle::ActiveModel {
     let now = Utc::now();
     lifecycle::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
@@ -72,7 +80,10 @@ pub async fn transition(
     let error = error.map(truncate_error);
     let mut upd = lifecycle::Entity::update_many()
         .col_expr(lifecycle::Column::Status, Expr::value(status.as_str()))
-        .col_expr(lifecycle::Column::Stage, Expr::value(stage.map(|s| s.as_str().to_owned())))
+        .col_expr(
+            lifecycle::Column::Stage,
+            Expr::value(stage.map(|s| s.as_str().to_owned())),
+        )
         .col_expr(lifecycle::Column::Error, Expr::value(error.clone()))
         .col_expr(lifecycle::Column::UpdatedAt, Expr::value(now));
     if status.is_terminal() {
@@ -99,7 +110,10 @@ pub async fn transition(
     Ok(true)
 }
 
-pub async fn open_rows(db: &DatabaseConnection, host_uuid: &str) -> Result<Vec<lifecycle::Model>, DbErr> {
+pub async fn open_rows(
+    db: &DatabaseConnection,
+    host_uuid: &str,
+) -> Result<Vec<lifecycle::Model>, DbErr> {
     use sea_orm::QueryOrder;
     lifecycle::Entity::find()
         .filter(lifecycle::Column::HostUuid.eq(host_uuid))

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use decnet_server::ServeConfig;
 
 #[derive(Parser)]
-#[command(name = "decnet", version, about = "Fleet control plane of a honeypot deception network")]
+#[command(
+    name = "decnet",
+    version,
+    about = "Fleet control plane of a honeypot deception network"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,13 +38,17 @@ fn main() -> std::process::ExitCode {
     tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("decnet: cannot start the async runtime: {e}");
@@ -55,8 +63,11 @@ fn main() -> std::process::ExitCode {
             Err(e) => Err(e.into()),
         },
         Command::Compose { file, decoy_binary } => {
-            let decoy = decoy_binary.unwrap_or_else(decnet_server::engine::image::default_decoy_path);
-            decnet_server::cli::compose(&file, &decoy).map(|y| print!("{y}")).map_err(Into::into)
+            let decoy =
+                decoy_binary.unwrap_or_else(decnet_server::engine::image::default_decoy_path);
+            decnet_server::cli::compose(&file, &decoy)
+                .map(|y| print!("{y}"))
+                .map_err(Into::into)
         }
     };
     match result {
@@ -74,7 +85,10 @@ async fn serve(cfg: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send 
     println!("decnet listening on http://{addr}");
     if let Some(pw) = &server.generated_admin_password {
         // Printed once, on stdout only: it is never stored in clear or logged.
-        println!("bootstrap admin: user '{}', password '{pw}' (you must change it at first sign-in)", server.admin_user);
+        println!(
+            "bootstrap admin: user '{}', password '{pw}' (you must change it at first sign-in)",
+            server.admin_user
+        );
     }
     server.run().await?;
     Ok(())

@@ -15,8 +15,8 @@ use decnet_common::fleet::{mutation_pool, pick_new_services};
 use decnet_common::interval::MutateInterval;
 use decnet_common::name::{DeckyName, ServiceSlug};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -28,12 +28,21 @@ use crate::runner::Runner;
 
 /// When a decky with `interval` minutes is next due: its last mutation (or, never mutated,
 /// its creation) plus the interval. `None`: never mutated automatically.
-pub fn next_due(last_mutated: Option<DateTime<Utc>>, created_at: DateTime<Utc>, interval: Option<u32>) -> Option<DateTime<Utc>> {
+pub fn next_due(
+    last_mutated: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    interval: Option<u32>,
+) -> Option<DateTime<Utc>> {
     let minutes = interval?;
     Some(last_mutated.unwrap_or(created_at) + chrono::Duration::minutes(i64::from(minutes)))
 }
 
-pub fn is_due(now: DateTime<Utc>, last_mutated: Option<DateTime<Utc>>, created_at: DateTime<Utc>, interval: Option<u32>) -> bool {
+pub fn is_due(
+    now: DateTime<Utc>,
+    last_mutated: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    interval: Option<u32>,
+) -> bool {
     next_due(last_mutated, created_at, interval).is_some_and(|t| t <= now)
 }
 
@@ -50,7 +59,12 @@ fn ts(t: DateTime<Utc>) -> String {
 
 impl Mutator {
     pub fn new(db: DatabaseConnection, runner: Runner, bus: Bus) -> Self {
-        Mutator { db, runner, bus, wake: Arc::new(Notify::new()) }
+        Mutator {
+            db,
+            runner,
+            bus,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Tells the scheduler that due times may have changed.
@@ -60,7 +74,12 @@ impl Mutator {
 
     /// Picks a new service set (committed before the answer), records the mutation and
     /// queues a `mutate` row.
-    pub async fn mutate(&self, name: &str, trigger: &str, actor: Option<&str>) -> ApiResult<AcceptedResponse> {
+    pub async fn mutate(
+        &self,
+        name: &str,
+        trigger: &str,
+        actor: Option<&str>,
+    ) -> ApiResult<AcceptedResponse> {
         let name = DeckyName::parse(name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
         let present = decky::Entity::find().filter(decky::Column::Desired.eq(decky::PRESENT));
         if present.clone().count(&self.db).await? == 0 {
@@ -73,11 +92,19 @@ impl Mutator {
             .ok_or_else(|| ApiError::not_found(format!("Decky {name} not found")))?;
         let current: Vec<ServiceSlug> = serde_json::from_str(&d.services).unwrap_or_default();
         let pool = mutation_pool(d.archetype.as_deref());
-        let new = pick_new_services(&current, &pool, rand::random())
-            .ok_or_else(|| ApiError::not_found(format!("No services available to mutate {name}")))?;
+        let new = pick_new_services(&current, &pool, rand::random()).ok_or_else(|| {
+            ApiError::not_found(format!("No services available to mutate {name}"))
+        })?;
         let now = Utc::now();
         let txn = self.db.begin().await?;
-        let row = new_row(name.as_str(), self.runner.host_uuid(), Operation::Mutate, trigger).insert(&txn).await?;
+        let row = new_row(
+            name.as_str(),
+            self.runner.host_uuid(),
+            Operation::Mutate,
+            trigger,
+        )
+        .insert(&txn)
+        .await?;
         let old_json = d.services.clone();
         let new_json = serde_json::to_string(&new).map_err(ApiError::internal)?;
         let mut am: decky::ActiveModel = d.into();
@@ -98,14 +125,22 @@ impl Mutator {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        self.bus.publish(format!("decky.{name}.mutation"), to_dto(&rec));
-        self.runner.submit(&[(name.as_str().to_owned(), row.id.clone())]);
+        self.bus
+            .publish(format!("decky.{name}.mutation"), to_dto(&rec));
+        self.runner
+            .submit(&[(name.as_str().to_owned(), row.id.clone())]);
         self.wake();
-        Ok(AcceptedResponse { lifecycle_ids: vec![row.id] })
+        Ok(AcceptedResponse {
+            lifecycle_ids: vec![row.id],
+        })
     }
 
     /// `None`: the decky is no longer mutated automatically.
-    pub async fn set_interval(&self, name: &str, interval: Option<MutateInterval>) -> ApiResult<()> {
+    pub async fn set_interval(
+        &self,
+        name: &str,
+        interval: Option<MutateInterval>,
+    ) -> ApiResult<()> {
         let name = DeckyName::parse(name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
         let d = decky::Entity::find_by_id(name.as_str().to_owned())
             .one(&self.db)
@@ -158,10 +193,13 @@ impl Mutator {
             .all(&self.db)
             .await?;
         let mut next: Option<DateTime<Utc>> = None;
-        let mut consider = |t: DateTime<Utc>| next = Some(next.map_or(t, |n: DateTime<Utc>| n.min(t)));
+        let mut consider =
+            |t: DateTime<Utc>| next = Some(next.map_or(t, |n: DateTime<Utc>| n.min(t)));
         for d in deckies {
             let interval = d.mutate_interval.and_then(|m| u32::try_from(m).ok());
-            let Some(due) = next_due(d.last_mutated, d.created_at, interval) else { continue };
+            let Some(due) = next_due(d.last_mutated, d.created_at, interval) else {
+                continue;
+            };
             if let Some(until) = skip_until.get(&d.name).copied() {
                 if until > now {
                     consider(until);
@@ -188,7 +226,9 @@ impl Mutator {
                 }
             }
         }
-        let sleep = next.map(|t| (t - now).to_std().unwrap_or_default()).unwrap_or(Duration::from_secs(60));
+        let sleep = next
+            .map(|t| (t - now).to_std().unwrap_or_default())
+            .unwrap_or(Duration::from_secs(60));
         Ok(sleep.clamp(Duration::from_millis(200), Duration::from_secs(60)))
     }
 }
@@ -216,8 +256,14 @@ mod tests {
     #[test]
     fn due_counts_from_the_last_mutation_else_from_the_deploy() {
         let created = t("2026-01-01T00:00:00Z");
-        assert_eq!(next_due(None, created, Some(30)), Some(t("2026-01-01T00:30:00Z")));
-        assert_eq!(next_due(Some(t("2026-01-01T05:00:00Z")), created, Some(60)), Some(t("2026-01-01T06:00:00Z")));
+        assert_eq!(
+            next_due(None, created, Some(30)),
+            Some(t("2026-01-01T00:30:00Z"))
+        );
+        assert_eq!(
+            next_due(Some(t("2026-01-01T05:00:00Z")), created, Some(60)),
+            Some(t("2026-01-01T06:00:00Z"))
+        );
     }
 
     #[test]
@@ -225,16 +271,28 @@ mod tests {
         let created = t("2026-01-01T00:00:00Z");
         assert!(is_due(t("2026-01-01T00:30:00Z"), None, created, Some(30)));
         assert!(!is_due(t("2026-01-01T00:29:59Z"), None, created, Some(30)));
-        assert!(!is_due(t("2030-01-01T00:00:00Z"), None, created, None), "null interval is never due");
+        assert!(
+            !is_due(t("2030-01-01T00:00:00Z"), None, created, None),
+            "null interval is never due"
+        );
     }
 
     #[test]
     fn intervals_in_every_unit_give_their_minutes() {
         let created = t("2026-01-01T00:00:00Z");
-        for (s, minutes) in [("1m", 1), ("2d", 2880), ("1M", 43200), ("1y", 525600), ("1Y", 525600)] {
+        for (s, minutes) in [
+            ("1m", 1),
+            ("2d", 2880),
+            ("1M", 43200),
+            ("1y", 525600),
+            ("1Y", 525600),
+        ] {
             let i = MutateInterval::parse(s).unwrap().minutes();
             assert_eq!(i, minutes, "{s}");
-            assert_eq!(next_due(None, created, Some(i)), Some(created + chrono::Duration::minutes(i64::from(minutes))));
+            assert_eq!(
+                next_due(None, created, Some(i)),
+                Some(created + chrono::Duration::minutes(i64::from(minutes)))
+            );
         }
         for bad in ["0m", "1s", "m", "01m", "-1m", "1 m", "1h", ""] {
             assert!(MutateInterval::parse(bad).is_err(), "{bad}");

@@ -81,10 +81,24 @@ impl From<sea_orm::DbErr> for OpError {
 }
 
 impl Runner {
-    pub fn new(db: DatabaseConnection, bus: Bus, engine: Arc<dyn Engine>, host_uuid: String, cfg: RunnerConfig) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Bus,
+        engine: Arc<dyn Engine>,
+        host_uuid: String,
+        cfg: RunnerConfig,
+    ) -> Self {
         let permits = Semaphore::new(cfg.concurrency.max(1));
         Runner {
-            inner: Arc::new(Inner { db, bus, engine, host_uuid, cfg, permits, queues: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(Inner {
+                db,
+                bus,
+                engine,
+                host_uuid,
+                cfg,
+                permits,
+                queues: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
@@ -144,14 +158,23 @@ impl Runner {
 
     /// True while an operation of `decky` is queued or running here.
     pub fn is_busy(&self, decky: &str) -> bool {
-        self.inner.queues.lock().unwrap_or_else(|p| p.into_inner()).contains_key(decky)
+        self.inner
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(decky)
     }
 
     /// Start-up: every open row of this host is driven again from the desired state.
     pub async fn recover(&self) -> Result<usize, sea_orm::DbErr> {
         let rows = open_rows(&self.inner.db, &self.inner.host_uuid).await?;
         let n = rows.len();
-        self.submit(&rows.into_iter().map(|r| (r.decky_name, r.id)).collect::<Vec<_>>());
+        self.submit(
+            &rows
+                .into_iter()
+                .map(|r| (r.decky_name, r.id))
+                .collect::<Vec<_>>(),
+        );
         Ok(n)
     }
 
@@ -164,19 +187,33 @@ impl Runner {
             .into_iter()
             .map(|d| d.name)
             .collect();
-        let managed = self.inner.engine.list_managed().await.map_err(|e| e.to_string())?;
-        let mut orphans: Vec<String> = managed.into_iter().map(|m| m.decky).filter(|d| !known.contains(d)).collect();
+        let managed = self
+            .inner
+            .engine
+            .list_managed()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut orphans: Vec<String> = managed
+            .into_iter()
+            .map(|m| m.decky)
+            .filter(|d| !known.contains(d))
+            .collect();
         orphans.sort();
         orphans.dedup();
         for d in &orphans {
-            self.inner.engine.remove_decky(d).await.map_err(|e| e.to_string())?;
+            self.inner
+                .engine
+                .remove_decky(d)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok(orphans.len())
     }
 
     /// Fails open rows of this host that have been open past the deadline.
     pub async fn watchdog_pass(&self) -> Result<usize, sea_orm::DbErr> {
-        let cutoff = Utc::now() - chrono::Duration::from_std(self.inner.cfg.deadline).unwrap_or_default();
+        let cutoff =
+            Utc::now() - chrono::Duration::from_std(self.inner.cfg.deadline).unwrap_or_default();
         let mut failed = 0;
         for row in open_rows(&self.inner.db, &self.inner.host_uuid).await? {
             if row.started_at < cutoff {
@@ -185,7 +222,16 @@ impl Runner {
                     self.inner.cfg.deadline.as_secs(),
                     row.stage.as_deref().unwrap_or("none")
                 );
-                if transition(&self.inner.db, &self.inner.bus, &row, LifecycleStatus::Failed, None, Some(&why)).await? {
+                if transition(
+                    &self.inner.db,
+                    &self.inner.bus,
+                    &row,
+                    LifecycleStatus::Failed,
+                    None,
+                    Some(&why),
+                )
+                .await?
+                {
                     failed += 1;
                 }
             }
@@ -195,7 +241,8 @@ impl Runner {
 
     pub fn spawn_watchdog(&self) {
         let this = self.clone();
-        let every = (self.inner.cfg.deadline / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+        let every = (self.inner.cfg.deadline / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(15));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
@@ -228,27 +275,62 @@ impl Inner {
     }
 
     async fn run_one(&self, id: &str) -> Result<(), sea_orm::DbErr> {
-        let Some(row) = lifecycle::Entity::find_by_id(id.to_owned()).one(&self.db).await? else { return Ok(()) };
+        let Some(row) = lifecycle::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(());
+        };
         if LifecycleStatus::parse(&row.status).is_some_and(LifecycleStatus::is_terminal) {
             return Ok(());
         }
-        let Ok(_permit) = self.permits.acquire().await else { return Ok(()) };
-        if !transition(&self.db, &self.bus, &row, LifecycleStatus::Running, None, None).await? {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Ok(());
+        };
+        if !transition(
+            &self.db,
+            &self.bus,
+            &row,
+            LifecycleStatus::Running,
+            None,
+            None,
+        )
+        .await?
+        {
             return Ok(());
         }
         let result = match Operation::parse(&row.operation) {
             Some(Operation::Deploy) => self.deploy(&row).await,
             Some(Operation::Teardown) => self.teardown(&row).await,
             Some(Operation::Mutate) => self.mutate(&row).await,
-            None => Err(OpError::Failed(format!("unknown operation {:?}", row.operation))),
+            None => Err(OpError::Failed(format!(
+                "unknown operation {:?}",
+                row.operation
+            ))),
         };
         match result {
             Ok(()) => {
-                transition(&self.db, &self.bus, &row, LifecycleStatus::Succeeded, None, None).await?;
+                transition(
+                    &self.db,
+                    &self.bus,
+                    &row,
+                    LifecycleStatus::Succeeded,
+                    None,
+                    None,
+                )
+                .await?;
             }
             Err(OpError::Failed(why)) => {
                 tracing::warn!(decky = %row.decky_name, op = %row.operation, "failed: {why}");
-                transition(&self.db, &self.bus, &row, LifecycleStatus::Failed, None, Some(&why)).await?;
+                transition(
+                    &self.db,
+                    &self.bus,
+                    &row,
+                    LifecycleStatus::Failed,
+                    None,
+                    Some(&why),
+                )
+                .await?;
             }
             Err(OpError::Closed) => {}
         }
@@ -257,7 +339,16 @@ impl Inner {
 
     /// Records the stage; `Closed` when the row was closed meanwhile.
     async fn stage(&self, row: &lifecycle::Model, stage: Stage) -> Result<(), OpError> {
-        if transition(&self.db, &self.bus, row, LifecycleStatus::Running, Some(stage), None).await? {
+        if transition(
+            &self.db,
+            &self.bus,
+            row,
+            LifecycleStatus::Running,
+            Some(stage),
+            None,
+        )
+        .await?
+        {
             Ok(())
         } else {
             Err(OpError::Closed)
@@ -265,33 +356,58 @@ impl Inner {
     }
 
     /// One engine step, bounded in time.
-    async fn step<T>(&self, what: &str, fut: impl std::future::Future<Output = Result<T, EngineError>>) -> Result<T, OpError> {
+    async fn step<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, OpError> {
         match tokio::time::timeout(self.cfg.stage_timeout, fut).await {
             Ok(r) => Ok(r?),
-            Err(_) => Err(OpError::Failed(format!("{what}: no answer from Docker within {} s", self.cfg.stage_timeout.as_secs()))),
+            Err(_) => Err(OpError::Failed(format!(
+                "{what}: no answer from Docker within {} s",
+                self.cfg.stage_timeout.as_secs()
+            ))),
         }
     }
 
     async fn desired(&self, name: &str) -> Result<Option<decky::Model>, OpError> {
-        Ok(decky::Entity::find_by_id(name.to_owned()).one(&self.db).await?)
+        Ok(decky::Entity::find_by_id(name.to_owned())
+            .one(&self.db)
+            .await?)
     }
 
     async fn deploy(&self, row: &lifecycle::Model) -> Result<(), OpError> {
-        let Some(d) = self.desired(&row.decky_name).await?.filter(|d| d.desired == decky::PRESENT) else {
-            return Err(OpError::Failed(format!("Decky {} is no longer in the desired fleet", row.decky_name)));
+        let Some(d) = self
+            .desired(&row.decky_name)
+            .await?
+            .filter(|d| d.desired == decky::PRESENT)
+        else {
+            return Err(OpError::Failed(format!(
+                "Decky {} is no longer in the desired fleet",
+                row.decky_name
+            )));
         };
         let rt = runtime(&d).map_err(OpError::Failed)?;
         self.stage(row, Stage::Image).await?;
         let image = self.step("decoy image", self.engine.ensure_image()).await?;
         self.stage(row, Stage::Network).await?;
-        let net = self.step("network", self.engine.ensure_network(&rt.net)).await?;
+        let net = self
+            .step("network", self.engine.ensure_network(&rt.net))
+            .await?;
         self.stage(row, Stage::Base).await?;
         // Idempotent: whatever an interrupted earlier attempt left goes first.
-        self.step("cleanup", self.engine.remove_decky(&rt.name)).await?;
-        let base = self.step("base container", self.engine.start_base(&rt, &image, &net)).await?;
+        self.step("cleanup", self.engine.remove_decky(&rt.name))
+            .await?;
+        let base = self
+            .step("base container", self.engine.start_base(&rt, &image, &net))
+            .await?;
         self.stage(row, Stage::Services).await?;
         for s in &rt.services {
-            self.step("service container", self.engine.start_service(&rt, &base, &image, s)).await?;
+            self.step(
+                "service container",
+                self.engine.start_service(&rt, &base, &image, s),
+            )
+            .await?;
         }
         self.stage(row, Stage::Verify).await?;
         self.step("verify", self.engine.verify(&rt)).await?;
@@ -299,18 +415,30 @@ impl Inner {
     }
 
     async fn mutate(&self, row: &lifecycle::Model) -> Result<(), OpError> {
-        let Some(d) = self.desired(&row.decky_name).await?.filter(|d| d.desired == decky::PRESENT) else {
-            return Err(OpError::Failed(format!("Decky {} is no longer in the desired fleet", row.decky_name)));
+        let Some(d) = self
+            .desired(&row.decky_name)
+            .await?
+            .filter(|d| d.desired == decky::PRESENT)
+        else {
+            return Err(OpError::Failed(format!(
+                "Decky {} is no longer in the desired fleet",
+                row.decky_name
+            )));
         };
         let rt = runtime(&d).map_err(OpError::Failed)?;
         self.stage(row, Stage::Image).await?;
         let image = self.step("decoy image", self.engine.ensure_image()).await?;
         // The base (IP, MAC, hostname, sysctls) keeps running; only services change.
         self.stage(row, Stage::Services).await?;
-        self.step("remove services", self.engine.remove_services(&rt.name)).await?;
+        self.step("remove services", self.engine.remove_services(&rt.name))
+            .await?;
         let base = crate::engine::docker::base_name(&rt.name);
         for s in &rt.services {
-            self.step("service container", self.engine.start_service(&rt, &base, &image, s)).await?;
+            self.step(
+                "service container",
+                self.engine.start_service(&rt, &base, &image, s),
+            )
+            .await?;
         }
         self.stage(row, Stage::Verify).await?;
         self.step("verify", self.engine.verify(&rt)).await?;
@@ -319,9 +447,14 @@ impl Inner {
 
     async fn teardown(&self, row: &lifecycle::Model) -> Result<(), OpError> {
         self.stage(row, Stage::Services).await?;
-        self.step("remove services", self.engine.remove_services(&row.decky_name)).await?;
+        self.step(
+            "remove services",
+            self.engine.remove_services(&row.decky_name),
+        )
+        .await?;
         self.stage(row, Stage::Base).await?;
-        self.step("remove base", self.engine.remove_decky(&row.decky_name)).await?;
+        self.step("remove base", self.engine.remove_decky(&row.decky_name))
+            .await?;
         // Forget the decky unless a newer request wants it back.
         decky::Entity::delete_many()
             .filter(decky::Column::Name.eq(row.decky_name.clone()))
@@ -334,15 +467,27 @@ impl Inner {
 
 /// The engine's view of a desired decky.
 pub fn runtime(d: &decky::Model) -> Result<DeckyRuntime, String> {
-    let ip: Ipv4Addr = d.ip.parse().map_err(|_| format!("stored IP {:?} is invalid", d.ip))?;
-    let gateway: Ipv4Addr = d.gateway.parse().map_err(|_| format!("stored gateway {:?} is invalid", d.gateway))?;
-    let nmap_os = NmapOs::parse(&d.nmap_os).ok_or_else(|| format!("stored nmap_os {:?} is unknown", d.nmap_os))?;
-    let sysctls: BTreeMap<String, String> =
-        nmap_os.profile().sysctls.iter().map(|s| (s.key.to_string(), s.value.to_string())).collect();
-    let services: Vec<ServiceSlug> = serde_json::from_str(&d.services).map_err(|e| format!("stored services: {e}"))?;
-    let config: ServiceConfig = serde_json::from_str(&d.service_config).map_err(|e| format!("stored config: {e}"))?;
-    let custom: Vec<CustomService> =
-        serde_json::from_str(&d.custom_services).map_err(|e| format!("stored custom services: {e}"))?;
+    let ip: Ipv4Addr =
+        d.ip.parse()
+            .map_err(|_| format!("stored IP {:?} is invalid", d.ip))?;
+    let gateway: Ipv4Addr = d
+        .gateway
+        .parse()
+        .map_err(|_| format!("stored gateway {:?} is invalid", d.gateway))?;
+    let nmap_os = NmapOs::parse(&d.nmap_os)
+        .ok_or_else(|| format!("stored nmap_os {:?} is unknown", d.nmap_os))?;
+    let sysctls: BTreeMap<String, String> = nmap_os
+        .profile()
+        .sysctls
+        .iter()
+        .map(|s| (s.key.to_string(), s.value.to_string()))
+        .collect();
+    let services: Vec<ServiceSlug> =
+        serde_json::from_str(&d.services).map_err(|e| format!("stored services: {e}"))?;
+    let config: ServiceConfig =
+        serde_json::from_str(&d.service_config).map_err(|e| format!("stored config: {e}"))?;
+    let custom: Vec<CustomService> = serde_json::from_str(&d.custom_services)
+        .map_err(|e| format!("stored custom services: {e}"))?;
     let services = runtime_services(&services, &config, &custom);
     Ok(DeckyRuntime {
         name: d.name.clone(),
@@ -350,13 +495,22 @@ pub fn runtime(d: &decky::Model) -> Result<DeckyRuntime, String> {
         hostname: d.hostname.clone(),
         nmap_os: d.nmap_os.clone(),
         sysctls,
-        net: NetSpec { subnet: d.subnet.clone(), gateway, driver: d.driver.clone(), interface: d.interface.clone() },
+        net: NetSpec {
+            subnet: d.subnet.clone(),
+            gateway,
+            driver: d.driver.clone(),
+            interface: d.interface.clone(),
+        },
         services,
     })
 }
 
 /// The engine's view of a decky's services: persona as JSON, bring-your-own images resolved.
-pub fn runtime_services(services: &[ServiceSlug], config: &ServiceConfig, custom: &[CustomService]) -> Vec<ServiceSpec> {
+pub fn runtime_services(
+    services: &[ServiceSlug],
+    config: &ServiceConfig,
+    custom: &[CustomService],
+) -> Vec<ServiceSpec> {
     services
         .iter()
         .map(|slug| {
@@ -364,11 +518,21 @@ pub fn runtime_services(services: &[ServiceSlug], config: &ServiceConfig, custom
                 .get(slug)
                 .map(|v| serde_json::to_string(v).unwrap_or_else(|_| "{}".into()))
                 .unwrap_or_else(|| "{}".into());
-            let custom = custom.iter().find(|c| &c.slug == slug).map(|c| CustomImage {
-                image: c.image.clone(),
-                exec: c.exec.as_ref().map(|e| e.split_whitespace().map(str::to_owned).collect()),
-            });
-            ServiceSpec { slug: slug.as_str().to_owned(), persona, custom }
+            let custom = custom
+                .iter()
+                .find(|c| &c.slug == slug)
+                .map(|c| CustomImage {
+                    image: c.image.clone(),
+                    exec: c
+                        .exec
+                        .as_ref()
+                        .map(|e| e.split_whitespace().map(str::to_owned).collect()),
+                });
+            ServiceSpec {
+                slug: slug.as_str().to_owned(),
+                persona,
+                custom,
+            }
         })
         .collect()
 }

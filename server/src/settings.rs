@@ -12,30 +12,47 @@ pub const DEFAULT_DEPLOYMENT_LIMIT: u32 = 10;
 pub const DEFAULT_GLOBAL_MUTATION_INTERVAL: &str = "30m";
 
 async fn get(db: &impl ConnectionTrait, key: &str) -> ApiResult<Option<String>> {
-    Ok(setting::Entity::find_by_id(key.to_owned()).one(db).await?.map(|m| m.value))
+    Ok(setting::Entity::find_by_id(key.to_owned())
+        .one(db)
+        .await?
+        .map(|m| m.value))
 }
 
 async fn put(db: &impl ConnectionTrait, key: &str, value: String) -> ApiResult<()> {
-    setting::Entity::insert(setting::ActiveModel { key: Set(key.to_owned()), value: Set(value) })
-        .on_conflict(OnConflict::column(setting::Column::Key).update_column(setting::Column::Value).to_owned())
-        .exec(db)
-        .await?;
+    setting::Entity::insert(setting::ActiveModel {
+        key: Set(key.to_owned()),
+        value: Set(value),
+    })
+    .on_conflict(
+        OnConflict::column(setting::Column::Key)
+            .update_column(setting::Column::Value)
+            .to_owned(),
+    )
+    .exec(db)
+    .await?;
     Ok(())
 }
 
 pub async fn deployment_limit(db: &impl ConnectionTrait) -> ApiResult<u32> {
-    Ok(get(db, DEPLOYMENT_LIMIT).await?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_DEPLOYMENT_LIMIT))
+    Ok(get(db, DEPLOYMENT_LIMIT)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_DEPLOYMENT_LIMIT))
 }
 
 pub async fn set_deployment_limit(db: &impl ConnectionTrait, limit: u32) -> ApiResult<()> {
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::unprocessable("deployment_limit must be between 1 and 500"));
+        return Err(ApiError::unprocessable(
+            "deployment_limit must be between 1 and 500",
+        ));
     }
     put(db, DEPLOYMENT_LIMIT, limit.to_string()).await
 }
 
 pub async fn global_mutation_interval(db: &impl ConnectionTrait) -> ApiResult<String> {
-    Ok(get(db, GLOBAL_MUTATION_INTERVAL).await?.unwrap_or_else(|| DEFAULT_GLOBAL_MUTATION_INTERVAL.into()))
+    Ok(get(db, GLOBAL_MUTATION_INTERVAL)
+        .await?
+        .unwrap_or_else(|| DEFAULT_GLOBAL_MUTATION_INTERVAL.into()))
 }
 
 pub async fn set_global_mutation_interval(db: &impl ConnectionTrait, value: &str) -> ApiResult<()> {
@@ -46,7 +63,6 @@ pub async fn set_global_mutation_interval(db: &impl ConnectionTrait, value: &str
     }
     put(db, GLOBAL_MUTATION_INTERVAL, value.to_owned()).await
 }
-
 
 /// This server's identity on lifecycle rows, created once.
 pub async fn host_uuid(db: &impl ConnectionTrait) -> ApiResult<String> {

@@ -39,7 +39,10 @@ pub struct Server {
 /// Data dir, database (migrated), secret, bootstrap admin, the Docker engine, runner
 /// (recovered, watched), routes, listener.
 pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
-    let decoy = cfg.decoy_binary.clone().unwrap_or_else(crate::engine::image::default_decoy_path);
+    let decoy = cfg
+        .decoy_binary
+        .clone()
+        .unwrap_or_else(crate::engine::image::default_decoy_path);
     let mut docker = None;
     let socket = cfg.docker_host.clone();
     let server = build_with(cfg, |host| {
@@ -62,7 +65,10 @@ pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
 }
 
 /// [`build`] with any engine (tests drive the runner's state machine with a double).
-pub async fn build_with_engine(cfg: ServeConfig, engine: Arc<dyn Engine>) -> anyhow_lite::Result<Server> {
+pub async fn build_with_engine(
+    cfg: ServeConfig,
+    engine: Arc<dyn Engine>,
+) -> anyhow_lite::Result<Server> {
     build_with(cfg, |_| engine).await
 }
 
@@ -73,11 +79,17 @@ async fn build_with(
 ) -> anyhow_lite::Result<Server> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("creating data dir {}: {e}", cfg.data_dir.display()))?;
-    let db = crate::db::connect(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;
+    let db = crate::db::connect(&cfg.database_url())
+        .await
+        .map_err(|e| format!("database: {e}"))?;
     let secret = load_or_create_secret(&cfg.data_dir, cfg.jwt_secret.as_deref())?;
     let auth = AuthService::new(db.clone(), &secret)?;
-    let generated = auth.bootstrap_admin(&cfg.admin_user, cfg.admin_password.as_deref()).await?;
-    let host_uuid = crate::settings::host_uuid(&db).await.map_err(|e| e.to_string())?;
+    let generated = auth
+        .bootstrap_admin(&cfg.admin_user, cfg.admin_password.as_deref())
+        .await?;
+    let host_uuid = crate::settings::host_uuid(&db)
+        .await
+        .map_err(|e| e.to_string())?;
     let bus = Bus::default();
     let runner_cfg = RunnerConfig {
         concurrency: cfg.concurrency.max(1),
@@ -86,7 +98,10 @@ async fn build_with(
     };
     let engine = make_engine(&host_uuid);
     let runner = Runner::new(db.clone(), bus.clone(), engine, host_uuid, runner_cfg);
-    let recovered = runner.recover().await.map_err(|e| format!("recovering lifecycle rows: {e}"))?;
+    let recovered = runner
+        .recover()
+        .await
+        .map_err(|e| format!("recovering lifecycle rows: {e}"))?;
     if recovered > 0 {
         tracing::info!("re-driving {recovered} open lifecycle row(s) from the desired state");
     }
@@ -104,7 +119,9 @@ async fn build_with(
         docker_host: cfg.docker_host.clone(),
     });
 
-    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("binding {}: {e}", cfg.listen))?;
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let leptos_options = LeptosOptions::builder()
         .output_name("decnet")
@@ -112,9 +129,18 @@ async fn build_with(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    let state = AppState { core: core.clone(), leptos_options };
+    let state = AppState {
+        core: core.clone(),
+        leptos_options,
+    };
     let router = router(state.clone());
-    Ok(Server { listener, router, generated_admin_password: generated, admin_user: cfg.admin_user, state })
+    Ok(Server {
+        listener,
+        router,
+        generated_admin_password: generated,
+        admin_user: cfg.admin_user,
+        state,
+    })
 }
 
 fn router(state: AppState) -> Router {
@@ -132,8 +158,14 @@ fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // 512 KiB of INI plus JSON escaping.
         .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
@@ -148,9 +180,13 @@ impl Server {
 
     /// Serves until ctrl-c / SIGTERM.
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
     }
 }
 
@@ -160,7 +196,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

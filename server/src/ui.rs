@@ -7,7 +7,8 @@ use std::sync::Arc;
 use app::backend::{Backend, Failure};
 use axum::extract::ConnectInfo;
 use decnet_common::dto::{
-    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow, LoginResponse, Me, MutationRecord, PlanPreview,
+    AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow,
+    LoginResponse, Me, MutationRecord, PlanPreview,
 };
 use http::request::Parts;
 
@@ -21,15 +22,25 @@ fn failure(e: ApiError) -> Failure {
     if e.status.is_server_error() {
         // Log it through the one place that does, and keep the detail generic.
         let _ = axum::response::IntoResponse::into_response(e);
-        return Failure { status: 500, detail: "Internal Server Error".into() };
+        return Failure {
+            status: 500,
+            detail: "Internal Server Error".into(),
+        };
     }
-    Failure { status: e.status.as_u16(), detail: e.detail }
+    Failure {
+        status: e.status.as_u16(),
+        detail: e.detail,
+    }
 }
 
 impl UiBackend {
     async fn principal(&self, req: &Parts, need: Need) -> Result<Principal, Failure> {
         let token = token_from_headers(&req.headers);
-        self.0.auth.require(token.as_deref(), need).await.map_err(failure)
+        self.0
+            .auth
+            .require(token.as_deref(), need)
+            .await
+            .map_err(failure)
     }
 }
 
@@ -39,9 +50,21 @@ impl Backend for UiBackend {
         Ok(self.principal(req, Need::AnyUser).await?.me())
     }
 
-    async fn login(&self, req: &Parts, username: String, password: String) -> Result<LoginResponse, Failure> {
-        let ip = req.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        self.0.auth.login(&username, &password, ip).await.map_err(failure)
+    async fn login(
+        &self,
+        req: &Parts,
+        username: String,
+        password: String,
+    ) -> Result<LoginResponse, Failure> {
+        let ip = req
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        self.0
+            .auth
+            .login(&username, &password, ip)
+            .await
+            .map_err(failure)
     }
 
     async fn change_password(
@@ -51,7 +74,11 @@ impl Backend for UiBackend {
         new_password: String,
     ) -> Result<ChangePasswordResponse, Failure> {
         let p = self.principal(req, Need::AnyUser).await?;
-        self.0.auth.change_password(&p, &old_password, &new_password).await.map_err(failure)
+        self.0
+            .auth
+            .change_password(&p, &old_password, &new_password)
+            .await
+            .map_err(failure)
     }
 
     async fn logout(&self, req: &Parts) -> Result<(), Failure> {
@@ -66,7 +93,10 @@ impl Backend for UiBackend {
 
     async fn lifecycle(&self, req: &Parts, ids: Vec<String>) -> Result<Vec<LifecycleRow>, Failure> {
         self.principal(req, Need::Viewer).await?;
-        let ids: Vec<String> = ids.into_iter().take(crate::fleet::MAX_LIFECYCLE_IDS).collect();
+        let ids: Vec<String> = ids
+            .into_iter()
+            .take(crate::fleet::MAX_LIFECYCLE_IDS)
+            .collect();
         self.0.fleet.lifecycle(&ids).await.map_err(failure)
     }
 
@@ -75,9 +105,18 @@ impl Backend for UiBackend {
         self.0.fleet.history(&name, 50).await.map_err(failure)
     }
 
-    async fn deploy(&self, req: &Parts, ini: String, replace_fleet: bool) -> Result<DeployResponse, Failure> {
+    async fn deploy(
+        &self,
+        req: &Parts,
+        ini: String,
+        replace_fleet: bool,
+    ) -> Result<DeployResponse, Failure> {
         self.principal(req, Need::Admin).await?;
-        self.0.fleet.deploy(&ini, replace_fleet).await.map_err(failure)
+        self.0
+            .fleet
+            .deploy(&ini, replace_fleet)
+            .await
+            .map_err(failure)
     }
 
     async fn preview(&self, req: &Parts, ini: String) -> Result<Vec<PlanPreview>, Failure> {
@@ -97,19 +136,34 @@ impl Backend for UiBackend {
 
     async fn mutate(&self, req: &Parts, name: String) -> Result<AcceptedResponse, Failure> {
         let p = self.principal(req, Need::Admin).await?;
-        self.0.mutator.mutate(&name, "api", Some(&p.username)).await.map_err(failure)
+        self.0
+            .mutator
+            .mutate(&name, "api", Some(&p.username))
+            .await
+            .map_err(failure)
     }
 
-    async fn set_interval(&self, req: &Parts, name: String, interval: Option<String>) -> Result<(), Failure> {
+    async fn set_interval(
+        &self,
+        req: &Parts,
+        name: String,
+        interval: Option<String>,
+    ) -> Result<(), Failure> {
         self.principal(req, Need::Admin).await?;
         let interval = match interval {
-            Some(s) => Some(decnet_common::interval::MutateInterval::parse(&s).map_err(|e| Failure {
-                status: 422,
-                detail: e.to_string(),
-            })?),
+            Some(s) => Some(
+                decnet_common::interval::MutateInterval::parse(&s).map_err(|e| Failure {
+                    status: 422,
+                    detail: e.to_string(),
+                })?,
+            ),
             None => None,
         };
-        self.0.mutator.set_interval(&name, interval).await.map_err(failure)
+        self.0
+            .mutator
+            .set_interval(&name, interval)
+            .await
+            .map_err(failure)
     }
 
     async fn mutations(&self, req: &Parts, name: String) -> Result<Vec<MutationRecord>, Failure> {

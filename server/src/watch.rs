@@ -22,18 +22,25 @@ pub async fn base_restarts(engine: Arc<DockerEngine>, runner: Runner) {
             filters: Some(HashMap::from([
                 ("type".to_string(), vec!["container".to_string()]),
                 ("event".to_string(), vec!["start".to_string()]),
-                ("label".to_string(), vec![
-                    format!("{LABEL_MANAGED}=true"),
-                    format!("{LABEL_ROLE}=base"),
-                    format!("{LABEL_HOST}={}", engine.host()),
-                ]),
+                (
+                    "label".to_string(),
+                    vec![
+                        format!("{LABEL_MANAGED}=true"),
+                        format!("{LABEL_ROLE}=base"),
+                        format!("{LABEL_HOST}={}", engine.host()),
+                    ],
+                ),
             ])),
             ..Default::default()
         };
         let mut events = docker.events(Some(opts));
         while let Some(ev) = events.next().await {
             let Ok(ev) = ev else { break };
-            let Some(decky) = ev.actor.and_then(|a| a.attributes).and_then(|a| a.get(LABEL_DECKY).cloned()) else {
+            let Some(decky) = ev
+                .actor
+                .and_then(|a| a.attributes)
+                .and_then(|a| a.get(LABEL_DECKY).cloned())
+            else {
                 continue;
             };
             // During an operation the runner starts the services itself.
@@ -41,7 +48,9 @@ pub async fn base_restarts(engine: Arc<DockerEngine>, runner: Runner) {
                 continue;
             }
             match engine.restart_services(&decky).await {
-                Ok(()) => tracing::info!(%decky, "base restarted: services restarted into its namespace"),
+                Ok(()) => {
+                    tracing::info!(%decky, "base restarted: services restarted into its namespace")
+                }
                 Err(e) => tracing::warn!(%decky, "base restarted, restarting services failed: {e}"),
             }
         }

@@ -28,23 +28,40 @@ fn main() -> ExitCode {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn site(debug: bool) -> Result<(), String> {
     let root = workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let profile = if debug { "dev" } else { "wasm-release" };
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
-        .args(["build", "-p", "frontend", "--lib", "--target", "wasm32-unknown-unknown", "--profile", profile])
+        .args([
+            "build",
+            "-p",
+            "frontend",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            profile,
+        ])
         .status()
         .map_err(|e| format!("running cargo: {e}"))?;
     if !status.success() {
         return Err(format!("building the frontend failed ({status})"));
     }
     let dir = if debug { "debug" } else { profile };
-    let wasm = target.join("wasm32-unknown-unknown").join(dir).join("frontend.wasm");
+    let wasm = target
+        .join("wasm32-unknown-unknown")
+        .join(dir)
+        .join("frontend.wasm");
     let pkg = root.join("target/site/pkg");
     std::fs::create_dir_all(&pkg).map_err(|e| format!("creating {}: {e}", pkg.display()))?;
 
@@ -68,11 +85,16 @@ fn site(debug: bool) -> Result<(), String> {
     }
 
     let css = root.join("style/main.css");
-    std::fs::copy(&css, pkg.join(format!("{OUTPUT_NAME}.css"))).map_err(|e| format!("copying {}: {e}", css.display()))?;
+    std::fs::copy(&css, pkg.join(format!("{OUTPUT_NAME}.css")))
+        .map_err(|e| format!("copying {}: {e}", css.display()))?;
     copy_dir(&root.join("public"), &root.join("target/site"))?;
 
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    println!("site ready in {} ({} KB wasm, profile {profile})", root.join("target/site").display(), size / 1024);
+    println!(
+        "site ready in {} ({} KB wasm, profile {profile})",
+        root.join("target/site").display(),
+        size / 1024
+    );
     Ok(())
 }
 
@@ -82,7 +104,10 @@ fn site(debug: bool) -> Result<(), String> {
 fn optimise(root: &Path, wasm: &Path) -> Result<(), String> {
     let tool = root.join(".tools/node_modules/.bin/wasm-opt");
     if !tool.exists() {
-        eprintln!("xtask: {} missing; skipping wasm-opt (run scripts/setup.sh)", tool.display());
+        eprintln!(
+            "xtask: {} missing; skipping wasm-opt (run scripts/setup.sh)",
+            tool.display()
+        );
         return Ok(());
     }
     let status = Command::new(&tool)
@@ -107,14 +132,17 @@ fn optimise(root: &Path, wasm: &Path) -> Result<(), String> {
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
-    let Ok(entries) = std::fs::read_dir(from) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
     for entry in entries.flatten() {
         let dest = to.join(entry.file_name());
         if entry.path().is_dir() {
             std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
             copy_dir(&entry.path(), &dest)?;
         } else {
-            std::fs::copy(entry.path(), &dest).map_err(|e| format!("copying {}: {e}", entry.path().display()))?;
+            std::fs::copy(entry.path(), &dest)
+                .map_err(|e| format!("copying {}: {e}", entry.path().display()))?;
         }
     }
     Ok(())

@@ -22,7 +22,9 @@ pub fn status_label(status: LifecycleStatus) -> (&'static str, &'static str) {
 fn pill_text(r: &LifecycleRow) -> String {
     let (sym, word) = status_label(r.status);
     match (r.status, r.stage) {
-        (LifecycleStatus::Running, Some(stage)) => format!("{sym} {} {word} · {}", r.decky_name, stage.as_str()),
+        (LifecycleStatus::Running, Some(stage)) => {
+            format!("{sym} {} {word} · {}", r.decky_name, stage.as_str())
+        }
         _ => format!("{sym} {} {word}", r.decky_name),
     }
 }
@@ -51,9 +53,16 @@ pub fn DeployProgress(ids: Vec<String>, names: Vec<String>) -> impl IntoView {
 
     let all_terminal = move || {
         let r = rows.get();
-        !r.is_empty() && r.len() == tracked.with(Vec::len) && r.iter().all(|r| r.status.is_terminal())
+        !r.is_empty()
+            && r.len() == tracked.with(Vec::len)
+            && r.iter().all(|r| r.status.is_terminal())
     };
-    let failed = move || rows.get().into_iter().filter(|r| r.status == LifecycleStatus::Failed).collect::<Vec<_>>();
+    let failed = move || {
+        rows.get()
+            .into_iter()
+            .filter(|r| r.status == LifecycleStatus::Failed)
+            .collect::<Vec<_>>()
+    };
 
     let retry = Action::new_local(move |names: &Vec<String>| {
         let names = names.clone();
@@ -187,9 +196,19 @@ async fn poll(
                 for r in fresh.iter().filter(|r| r.status.is_terminal()) {
                     if told.insert(r.id.clone()) {
                         let (sym, word) = status_label(r.status);
-                        let when = r.completed_at.as_deref().and_then(|t| t.get(11..19)).unwrap_or("");
-                        let why = r.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
-                        transcript.update(|t| t.push(format!("{when} {sym} {} {word}{why}", r.decky_name)));
+                        let when = r
+                            .completed_at
+                            .as_deref()
+                            .and_then(|t| t.get(11..19))
+                            .unwrap_or("");
+                        let why = r
+                            .error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default();
+                        transcript.update(|t| {
+                            t.push(format!("{when} {sym} {} {word}{why}", r.decky_name))
+                        });
                     }
                 }
                 let done = fresh.len() == ids.len() && fresh.iter().all(|r| r.status.is_terminal());

@@ -11,9 +11,17 @@ pub fn ChangePasswordPage() -> impl IntoView {
     // Same policy as the server, so the operator learns before submitting.
     let hint = move || {
         let pw = new_pw.get();
-        (!pw.is_empty()).then(|| password_weakness("", &pw)).flatten()
+        (!pw.is_empty())
+            .then(|| password_weakness("", &pw))
+            .flatten()
     };
-    let error = move || action.value().get().and_then(|r| r.err()).map(|e| error_text(&e));
+    let error = move || {
+        action
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| error_text(&e))
+    };
     view! {
         <main class="auth-page">
             <ActionForm action=action attr:class="auth-card" attr:id="change-password-form">

@@ -4,19 +4,23 @@ use decnet_common::dto::DeckyDto;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::layout::use_me;
 use crate::components::progress::status_label;
+use crate::pages::fleet_page::short_time;
 use crate::pages::fleet_page::{interval_label, state_label};
 use crate::serverfns::error_text;
-use crate::components::layout::use_me;
-use crate::pages::fleet_page::short_time;
-use crate::serverfns::fleet::{decky_history, decky_mutations, list_deckies, mutate_decky, set_mutate_interval};
+use crate::serverfns::fleet::{
+    decky_history, decky_mutations, list_deckies, mutate_decky, set_mutate_interval,
+};
 
 #[component]
 pub fn DeckyPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
     let decky = Resource::new(name, |n| async move {
-        list_deckies().await.map(|l| l.into_iter().find(|d| d.name == n))
+        list_deckies()
+            .await
+            .map(|l| l.into_iter().find(|d| d.name == n))
     });
     let history = Resource::new(name, decky_history);
     let mutations = Resource::new(name, decky_mutations);
@@ -135,9 +139,16 @@ fn Identity(d: DeckyDto) -> impl IntoView {
 /// Admin only: "Mutate now" and the interval editor (enable + 5-240 minutes, or a duration
 /// string such as `2d`).
 #[component]
-fn MutationControls(d: DeckyDto, decky: Resource<Result<Option<DeckyDto>, ServerFnError>>) -> impl IntoView {
+fn MutationControls(
+    d: DeckyDto,
+    decky: Resource<Result<Option<DeckyDto>, ServerFnError>>,
+) -> impl IntoView {
     let enabled = RwSignal::new(d.mutate_interval.is_some());
-    let value = RwSignal::new(d.mutate_interval.map(|m| format!("{m}m")).unwrap_or_else(|| "30m".into()));
+    let value = RwSignal::new(
+        d.mutate_interval
+            .map(|m| format!("{m}m"))
+            .unwrap_or_else(|| "30m".into()),
+    );
     let message: RwSignal<Option<(bool, String)>> = RwSignal::new(None);
     let name = d.name.clone();
     let save = Action::new_local(move |(name, interval): &(String, Option<String>)| {

@@ -54,7 +54,11 @@ impl Default for WizardState {
 impl WizardState {
     /// The services the deckies will run: the archetype's, else the picked ones.
     fn chosen_services(&self) -> Vec<String> {
-        match self.archetype.as_deref().and_then(catalogue::archetype_by_slug) {
+        match self
+            .archetype
+            .as_deref()
+            .and_then(catalogue::archetype_by_slug)
+        {
             Some(a) => a.services.iter().map(|s| s.as_str().to_owned()).collect(),
             None => self.services.clone(),
         }
@@ -65,7 +69,9 @@ impl WizardState {
             vec![self.prefix.clone()]
         } else {
             let width = self.count.to_string().len().max(2);
-            (1..=self.count).map(|i| format!("{}-{i:0width$}", self.prefix)).collect()
+            (1..=self.count)
+                .map(|i| format!("{}-{i:0width$}", self.prefix))
+                .collect()
         }
     }
 
@@ -73,7 +79,9 @@ impl WizardState {
         if !(1..=50).contains(&self.count) {
             return Some("Count must be between 1 and 50".into());
         }
-        self.names().iter().find_map(|n| DeckyName::parse(n).err().map(|e| e.to_string()))
+        self.names()
+            .iter()
+            .find_map(|n| DeckyName::parse(n).err().map(|e| e.to_string()))
     }
 
     fn ini(&self) -> String {
@@ -121,14 +129,16 @@ impl WizardState {
 
 #[component]
 pub fn DeployPage() -> impl IntoView {
-    if !crate::components::layout::use_me().is_some_and(|m| m.role == decnet_common::dto::Role::Admin) {
+    if !crate::components::layout::use_me()
+        .is_some_and(|m| m.role == decnet_common::dto::Role::Admin)
+    {
         return view! {
             <section class="page" id="deploy-page">
                 <h1>"Deploy"</h1>
                 <p class="error" role="alert">"Insufficient permissions"</p>
             </section>
         }
-            .into_any();
+        .into_any();
     }
     let mode = RwSignal::new(Mode::Wizard);
     // Set once a deploy is accepted: (lifecycle ids, decky names).
@@ -291,20 +301,29 @@ fn StepArchetype(state: RwSignal<WizardState>) -> impl IntoView {
     }
 }
 
-fn persona_input(state: RwSignal<WizardState>, service: String, f: &'static PersonaField) -> impl IntoView {
+fn persona_input(
+    state: RwSignal<WizardState>,
+    service: String,
+    f: &'static PersonaField,
+) -> impl IntoView {
     let key = f.key.to_string();
     let id = format!("persona-{service}-{key}");
     let k = (service.clone(), key.clone());
     let k2 = k.clone();
     let value = move || state.with(|s| s.persona.get(&k).cloned().unwrap_or_default());
-    let set = move |v: String| state.update(|s| {
-        s.persona.insert(k2.clone(), v);
-    });
+    let set = move |v: String| {
+        state.update(|s| {
+            s.persona.insert(k2.clone(), v);
+        })
+    };
     let check = {
         let value = value.clone();
         move || {
             let v = value();
-            (!v.trim().is_empty()).then(|| f.parse_value(&v).err()).flatten().map(|e| format!("{}='{v}' {e}", f.key))
+            (!v.trim().is_empty())
+                .then(|| f.parse_value(&v).err())
+                .flatten()
+                .map(|e| format!("{}='{v}' {e}", f.key))
         }
     };
     let placeholder = f.default.as_deref().unwrap_or("").to_owned();
@@ -368,7 +387,13 @@ fn StepConfiguration(state: RwSignal<WizardState>) -> impl IntoView {
     let valid = move || state.with(|s| s.prefix_error().is_none());
     let preview = Resource::new(
         move || (ini_text.get(), valid()),
-        |(ini, ok)| async move { if ok { preview_ini(ini).await.map(Some) } else { Ok(None) } },
+        |(ini, ok)| async move {
+            if ok {
+                preview_ini(ini).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
     );
     view! {
         <h2>"2 · Configuration"</h2>
@@ -488,13 +513,23 @@ fn StepMutation(state: RwSignal<WizardState>) -> impl IntoView {
 }
 
 #[component]
-fn StepDeploy(state: RwSignal<WizardState>, launched: RwSignal<Option<(Vec<String>, Vec<String>)>>) -> impl IntoView {
+fn StepDeploy(
+    state: RwSignal<WizardState>,
+    launched: RwSignal<Option<(Vec<String>, Vec<String>)>>,
+) -> impl IntoView {
     let ini_text = move || state.with(WizardState::ini);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
     let deploy = Action::new_local(move |ini: &String| {
         let ini = ini.clone();
         async move {
-            let names = ini::parse(&ini).map(|s| s.deckies.iter().map(|d| d.name.as_str().to_owned()).collect()).unwrap_or_default();
+            let names = ini::parse(&ini)
+                .map(|s| {
+                    s.deckies
+                        .iter()
+                        .map(|d| d.name.as_str().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
             match deploy_ini(ini, false).await {
                 Ok(r) => launched.set(Some((r.lifecycle_ids, names))),
                 Err(e) => error.set(Some(error_text(&e))),
@@ -514,7 +549,9 @@ fn StepDeploy(state: RwSignal<WizardState>, launched: RwSignal<Option<(Vec<Strin
 
 #[component]
 fn IniEditor(launched: RwSignal<Option<(Vec<String>, Vec<String>)>>) -> impl IntoView {
-    let text = RwSignal::new(String::from("[general]\nnet=192.168.1.0/24\ngw=192.168.1.1\n\n[web]\namount=2\narchetype=web-server\n"));
+    let text = RwSignal::new(String::from(
+        "[general]\nnet=192.168.1.0/24\ngw=192.168.1.1\n\n[web]\namount=2\narchetype=web-server\n",
+    ));
     let replace = RwSignal::new(false);
     // The same parser as the server, compiled to WASM, on every keystroke.
     let errors = Memo::new(move |_| text.with(|t| ini::validate_all(t)));
@@ -522,7 +559,14 @@ fn IniEditor(launched: RwSignal<Option<(Vec<String>, Vec<String>)>>) -> impl Int
     let deploy = Action::new_local(move |(ini, replace): &(String, bool)| {
         let (ini, replace) = (ini.clone(), *replace);
         async move {
-            let names = ini::parse(&ini).map(|s| s.deckies.iter().map(|d| d.name.as_str().to_owned()).collect()).unwrap_or_default();
+            let names = ini::parse(&ini)
+                .map(|s| {
+                    s.deckies
+                        .iter()
+                        .map(|d| d.name.as_str().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
             match deploy_ini(ini, replace).await {
                 Ok(r) => launched.set(Some((r.lifecycle_ids, names))),
                 Err(e) => error.set(Some(error_text(&e))),
@@ -584,21 +628,39 @@ mod tests {
 
     #[test]
     fn wizard_ini_parses_and_expands_to_the_previewed_names() {
-        let mut s = WizardState { archetype: Some("web-server".into()), prefix: "web".into(), count: 3, ..Default::default() };
-        s.persona.insert(("http".into(), "server_header".into()), "Apache".into());
+        let mut s = WizardState {
+            archetype: Some("web-server".into()),
+            prefix: "web".into(),
+            count: 3,
+            ..Default::default()
+        };
+        s.persona
+            .insert(("http".into(), "server_header".into()), "Apache".into());
         let text = s.ini();
         let spec = ini::parse(&text).unwrap();
         let names: Vec<&str> = spec.deckies.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, s.names().iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(text.contains("[web.http]\nserver_header=Apache\n"), "{text}");
+        assert_eq!(
+            names,
+            s.names().iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        assert!(
+            text.contains("[web.http]\nserver_header=Apache\n"),
+            "{text}"
+        );
         assert!(text.contains("mutate_interval=30m"), "{text}");
     }
 
     #[test]
     fn bad_prefixes_are_refused_before_the_server_sees_them() {
-        let s = WizardState { prefix: "Bad_Name".into(), ..Default::default() };
+        let s = WizardState {
+            prefix: "Bad_Name".into(),
+            ..Default::default()
+        };
         assert!(s.prefix_error().is_some());
-        let s = WizardState { count: 51, ..Default::default() };
+        let s = WizardState {
+            count: 51,
+            ..Default::default()
+        };
         assert!(s.prefix_error().is_some());
     }
 }

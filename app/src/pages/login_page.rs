@@ -6,7 +6,13 @@ use crate::serverfns::error_text;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<Login>::new();
-    let error = move || action.value().get().and_then(|r| r.err()).map(|e| error_text(&e));
+    let error = move || {
+        action
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| error_text(&e))
+    };
     view! {
         <main class="auth-page">
             <ActionForm action=action attr:class="auth-card" attr:id="login-form">

@@ -20,9 +20,16 @@ pub async fn get_me() -> Result<Option<Me>, ServerFnError> {
 #[server]
 pub async fn login(username: String, password: String) -> Result<(), ServerFnError> {
     let (backend, parts) = ctx()?;
-    let resp = backend.login(&parts, username, password).await.map_err(fail)?;
+    let resp = backend
+        .login(&parts, username, password)
+        .await
+        .map_err(fail)?;
     set_cookie(&backend.session_cookie(&resp.access_token));
-    leptos_axum::redirect(if resp.must_change_password { "/change-password" } else { "/" });
+    leptos_axum::redirect(if resp.must_change_password {
+        "/change-password"
+    } else {
+        "/"
+    });
     Ok(())
 }
 
@@ -33,10 +40,15 @@ pub async fn change_password(
     confirm_password: String,
 ) -> Result<(), ServerFnError> {
     if new_password != confirm_password {
-        return Err(ServerFnError::ServerError("The two new passwords differ".into()));
+        return Err(ServerFnError::ServerError(
+            "The two new passwords differ".into(),
+        ));
     }
     let (backend, parts) = ctx()?;
-    let resp = backend.change_password(&parts, old_password, new_password).await.map_err(fail)?;
+    let resp = backend
+        .change_password(&parts, old_password, new_password)
+        .await
+        .map_err(fail)?;
     set_cookie(&backend.session_cookie(&resp.access_token));
     leptos_axum::redirect("/");
     Ok(())

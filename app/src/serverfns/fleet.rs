@@ -1,6 +1,8 @@
 //! The fleet: list, deploy (with preview), lifecycle polling, teardown and retry.
 
-use decnet_common::dto::{AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, MutationRecord, PlanPreview};
+use decnet_common::dto::{
+    AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, MutationRecord, PlanPreview,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -28,7 +30,10 @@ pub async fn decky_history(name: String) -> Result<Vec<LifecycleRow>, ServerFnEr
 #[server(input = Json)]
 pub async fn deploy_ini(ini: String, replace_fleet: bool) -> Result<DeployResponse, ServerFnError> {
     let (backend, parts) = ctx()?;
-    backend.deploy(&parts, ini, replace_fleet).await.map_err(fail)
+    backend
+        .deploy(&parts, ini, replace_fleet)
+        .await
+        .map_err(fail)
 }
 
 #[server(input = Json)]
@@ -57,9 +62,15 @@ pub async fn mutate_decky(name: String) -> Result<AcceptedResponse, ServerFnErro
 
 /// `interval`: `"30m"`-style, or `None` to stop automatic mutation.
 #[server(input = Json)]
-pub async fn set_mutate_interval(name: String, interval: Option<String>) -> Result<(), ServerFnError> {
+pub async fn set_mutate_interval(
+    name: String,
+    interval: Option<String>,
+) -> Result<(), ServerFnError> {
     let (backend, parts) = ctx()?;
-    backend.set_interval(&parts, name, interval).await.map_err(fail)
+    backend
+        .set_interval(&parts, name, interval)
+        .await
+        .map_err(fail)
 }
 
 #[server]

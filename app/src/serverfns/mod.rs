@@ -11,15 +11,18 @@ pub(crate) mod ssr {
 
     /// The backend and the current request's head.
     pub fn ctx() -> Result<(SharedBackend, http::request::Parts), ServerFnError> {
-        let backend = use_context::<SharedBackend>().ok_or_else(|| ServerFnError::new("backend missing"))?;
-        let parts = use_context::<http::request::Parts>().ok_or_else(|| ServerFnError::new("request missing"))?;
+        let backend =
+            use_context::<SharedBackend>().ok_or_else(|| ServerFnError::new("backend missing"))?;
+        let parts = use_context::<http::request::Parts>()
+            .ok_or_else(|| ServerFnError::new("request missing"))?;
         Ok((backend, parts))
     }
 
     pub fn set_cookie(value: &str) {
-        if let (Some(opts), Ok(v)) =
-            (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(value))
-        {
+        if let (Some(opts), Ok(v)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            http::HeaderValue::from_str(value),
+        ) {
             opts.append_header(http::header::SET_COOKIE, v);
         }
     }

@@ -16,7 +16,11 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let resp = state.core.auth.login(&req.username, &req.password, ip).await?;
+    let resp = state
+        .core
+        .auth
+        .login(&req.username, &req.password, ip)
+        .await?;
     Ok(Json(resp))
 }
 
@@ -25,13 +29,26 @@ pub async fn change_password(
     AnyUser(p): AnyUser,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let resp = state.core.auth.change_password(&p, &req.old_password, &req.new_password).await?;
+    let resp = state
+        .core
+        .auth
+        .change_password(&p, &req.old_password, &req.new_password)
+        .await?;
     Ok(Json(resp))
 }
 
-pub async fn logout(State(state): State<AppState>, AnyUser(p): AnyUser) -> ApiResult<impl IntoResponse> {
+pub async fn logout(
+    State(state): State<AppState>,
+    AnyUser(p): AnyUser,
+) -> ApiResult<impl IntoResponse> {
     state.core.auth.logout(&p).await?;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, session_cookie("", state.core.cookie_secure))]))
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            session_cookie("", state.core.cookie_secure),
+        )],
+    ))
 }
 
 pub async fn me(AnyUser(p): AnyUser) -> Json<Me> {

@@ -18,9 +18,16 @@ fn message(m: &str) -> Json<MessageResponse> {
     Json(MessageResponse { message: m.into() })
 }
 
-pub async fn get_config(State(state): State<AppState>, Viewer(p): Viewer) -> ApiResult<Json<ConfigResponse>> {
+pub async fn get_config(
+    State(state): State<AppState>,
+    Viewer(p): Viewer,
+) -> ApiResult<Json<ConfigResponse>> {
     let db = &state.core.db;
-    let users = if p.role == Role::Admin { Some(state.core.auth.list_users().await?) } else { None };
+    let users = if p.role == Role::Admin {
+        Some(state.core.auth.list_users().await?)
+    } else {
+        None
+    };
     Ok(Json(ConfigResponse {
         role: p.role,
         deployment_limit: settings::deployment_limit(db).await?,
@@ -68,7 +75,11 @@ pub async fn create_user(
     _: Admin,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let u = state.core.auth.create_user(&req.username, &req.password, req.role).await?;
+    let u = state
+        .core
+        .auth
+        .create_user(&req.username, &req.password, req.role)
+        .await?;
     Ok((StatusCode::CREATED, Json(u)))
 }
 
@@ -88,7 +99,11 @@ pub async fn reset_password(
     Path(uuid): Path<String>,
     ApiJson(req): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<Json<MessageResponse>> {
-    state.core.auth.reset_password(&uuid, &req.new_password).await?;
+    state
+        .core
+        .auth
+        .reset_password(&uuid, &req.new_password)
+        .await?;
     Ok(message("Password reset"))
 }
 

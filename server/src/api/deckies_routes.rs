@@ -24,9 +24,15 @@ const INVALID_INI: &str = "Invalid INI config";
 /// `{ini_content, replace_fleet?}` with the exact answers of SPEC 2.1 for each way it can
 /// be wrong.
 fn parse_deploy_body(bytes: &[u8]) -> ApiResult<(String, bool)> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::unprocessable(INVALID_INI))?;
-    let obj = v.as_object().ok_or_else(|| ApiError::bad_request(SCHEMA_VIOLATION))?;
-    if obj.keys().any(|k| k != "ini_content" && k != "replace_fleet") {
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|_| ApiError::unprocessable(INVALID_INI))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request(SCHEMA_VIOLATION))?;
+    if obj
+        .keys()
+        .any(|k| k != "ini_content" && k != "replace_fleet")
+    {
         return Err(ApiError::bad_request(SCHEMA_VIOLATION));
     }
     let ini = obj
@@ -41,7 +47,11 @@ fn parse_deploy_body(bytes: &[u8]) -> ApiResult<(String, bool)> {
     Ok((ini.to_owned(), replace))
 }
 
-pub async fn deploy(State(state): State<AppState>, _: Admin, JsonBytes(body): JsonBytes) -> ApiResult<impl IntoResponse> {
+pub async fn deploy(
+    State(state): State<AppState>,
+    _: Admin,
+    JsonBytes(body): JsonBytes,
+) -> ApiResult<impl IntoResponse> {
     let (ini, replace) = parse_deploy_body(&body)?;
     let resp = state.core.fleet.deploy(&ini, replace).await?;
     Ok((StatusCode::ACCEPTED, Json(resp)))
@@ -59,34 +69,62 @@ pub async fn lifecycle(
         .filter(|v| !v.is_empty())
         .collect();
     if ids.is_empty() {
-        return Err(ApiError::bad_request("At least one lifecycle id is required (?ids=...)"));
+        return Err(ApiError::bad_request(
+            "At least one lifecycle id is required (?ids=...)",
+        ));
     }
     if ids.len() > MAX_LIFECYCLE_IDS {
-        return Err(ApiError::unprocessable(format!("At most {MAX_LIFECYCLE_IDS} lifecycle ids per request")));
+        return Err(ApiError::unprocessable(format!(
+            "At most {MAX_LIFECYCLE_IDS} lifecycle ids per request"
+        )));
     }
-    Ok(Json(LifecycleResponse { rows: state.core.fleet.lifecycle(&ids).await? }))
+    Ok(Json(LifecycleResponse {
+        rows: state.core.fleet.lifecycle(&ids).await?,
+    }))
 }
 
 pub async fn list(State(state): State<AppState>, _: Viewer) -> ApiResult<impl IntoResponse> {
     Ok(Json(state.core.fleet.list().await?))
 }
 
-pub async fn history(State(state): State<AppState>, _: Viewer, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(LifecycleResponse { rows: state.core.fleet.history(&name, 100).await? }))
+pub async fn history(
+    State(state): State<AppState>,
+    _: Viewer,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(LifecycleResponse {
+        rows: state.core.fleet.history(&name, 100).await?,
+    }))
 }
 
-pub async fn teardown(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn teardown(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let resp = state.core.fleet.teardown(&name).await?;
     Ok((StatusCode::ACCEPTED, Json(resp)))
 }
 
-pub async fn redeploy(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn redeploy(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let resp = state.core.fleet.redeploy(&name).await?;
     Ok((StatusCode::ACCEPTED, Json(resp)))
 }
 
-pub async fn mutate(State(state): State<AppState>, Admin(p): Admin, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
-    let resp = state.core.mutator.mutate(&name, "api", Some(&p.username)).await?;
+pub async fn mutate(
+    State(state): State<AppState>,
+    Admin(p): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let resp = state
+        .core
+        .mutator
+        .mutate(&name, "api", Some(&p.username))
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(resp)))
 }
 
@@ -97,34 +135,57 @@ pub async fn mutate_interval(
     Path(name): Path<String>,
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<impl IntoResponse> {
-    let v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::unprocessable("Invalid JSON body"))?;
-    let obj = v.as_object().ok_or_else(|| ApiError::bad_request("Body must be an object {mutate_interval}"))?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::unprocessable("Invalid JSON body"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("Body must be an object {mutate_interval}"))?;
     if obj.keys().any(|k| k != "mutate_interval") {
-        return Err(ApiError::bad_request("Unknown field; expected only mutate_interval"));
+        return Err(ApiError::bad_request(
+            "Unknown field; expected only mutate_interval",
+        ));
     }
     let interval = match obj.get("mutate_interval") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            decnet_common::interval::MutateInterval::parse(s)
-                .map_err(|_| ApiError::unprocessable("mutate_interval must match ^[1-9]\\d*[mdMyY]$ (e.g. 30m, 2d) or be null"))?,
-        ),
-        Some(_) => return Err(ApiError::bad_request("mutate_interval must be a string or null")),
+        Some(Value::String(s)) => Some(decnet_common::interval::MutateInterval::parse(s).map_err(
+            |_| {
+                ApiError::unprocessable(
+                    "mutate_interval must match ^[1-9]\\d*[mdMyY]$ (e.g. 30m, 2d) or be null",
+                )
+            },
+        )?),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "mutate_interval must be a string or null",
+            ))
+        }
     };
     state.core.mutator.set_interval(&name, interval).await?;
-    Ok(Json(decnet_common::dto::MessageResponse { message: "Mutation interval updated".into() }))
+    Ok(Json(decnet_common::dto::MessageResponse {
+        message: "Mutation interval updated".into(),
+    }))
 }
 
-pub async fn mutations(State(state): State<AppState>, _: Viewer, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn mutations(
+    State(state): State<AppState>,
+    _: Viewer,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     Ok(Json(state.core.mutator.history(&name, 100).await?))
 }
 
 /// Server-sent events: every bus event as `event: <topic>` with a JSON `data` line.
-pub async fn stream(State(state): State<AppState>, _: Viewer) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn stream(
+    State(state): State<AppState>,
+    _: Viewer,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.core.bus.subscribe();
     let events = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|msg| async move {
         // A lagging client skips what it missed; the lifecycle endpoint has the truth.
         let ev = msg.ok()?;
-        Some(Ok(Event::default().event(ev.topic).data(ev.payload.to_string())))
+        Some(Ok(Event::default()
+            .event(ev.topic)
+            .data(ev.payload.to_string())))
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
@@ -134,7 +195,10 @@ mod tests {
     use super::*;
 
     fn status(body: &str) -> u16 {
-        parse_deploy_body(body.as_bytes()).err().map(|e| e.status.as_u16()).unwrap_or(200)
+        parse_deploy_body(body.as_bytes())
+            .err()
+            .map(|e| e.status.as_u16())
+            .unwrap_or(200)
     }
 
     #[test]

@@ -29,7 +29,10 @@ macro_rules! principal_extractor {
     ($t:ident, $need:expr) => {
         impl FromRequestParts<AppState> for $t {
             type Rejection = ApiError;
-            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
                 principal(parts, state, $need).await.map($t)
             }
         }
@@ -45,7 +48,12 @@ pub struct ClientIp(pub Option<IpAddr>);
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 
@@ -89,9 +97,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {}", json_error(&e))))
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            ApiError::unprocessable(format!("Invalid request body: {}", json_error(&e)))
+        })
     }
 }
 

@@ -29,15 +29,30 @@ pub fn router() -> Router<AppState> {
         .route("/deckies/{name}/lifecycle", get(deckies_routes::history))
         .route("/deckies/{name}/redeploy", post(deckies_routes::redeploy))
         .route("/deckies/{name}/mutate", post(deckies_routes::mutate))
-        .route("/deckies/{name}/mutate-interval", put(deckies_routes::mutate_interval))
+        .route(
+            "/deckies/{name}/mutate-interval",
+            put(deckies_routes::mutate_interval),
+        )
         .route("/deckies/{name}/mutations", get(deckies_routes::mutations))
         .route("/stream", get(deckies_routes::stream))
         .route("/config", get(config_routes::get_config))
-        .route("/config/deployment-limit", put(config_routes::put_deployment_limit))
-        .route("/config/global-mutation-interval", put(config_routes::put_global_interval))
-        .route("/config/users", get(config_routes::list_users).post(config_routes::create_user))
+        .route(
+            "/config/deployment-limit",
+            put(config_routes::put_deployment_limit),
+        )
+        .route(
+            "/config/global-mutation-interval",
+            put(config_routes::put_global_interval),
+        )
+        .route(
+            "/config/users",
+            get(config_routes::list_users).post(config_routes::create_user),
+        )
         .route("/config/users/{uuid}/role", put(config_routes::set_role))
-        .route("/config/users/{uuid}/reset-password", put(config_routes::reset_password))
+        .route(
+            "/config/users/{uuid}/reset-password",
+            put(config_routes::reset_password),
+        )
         .route("/config/users/{uuid}", delete(config_routes::delete_user))
         .fallback(extract::not_found)
 }

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig, Ipam, IpamConfig,
-    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig,
+    Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
-    RestartContainerOptions, StartContainerOptions,
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
+    RemoveContainerOptions, RestartContainerOptions, StartContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -24,8 +24,8 @@ use tokio::sync::Mutex;
 
 use super::image::{DecoyBinary, BINARY_IN_IMAGE, IMAGE_REPO};
 use super::{
-    DeckyRuntime, Engine, EngineError, Managed, NetSpec, ServiceSpec, LABEL_DECKY, LABEL_HOST, LABEL_MANAGED,
-    LABEL_ROLE, LABEL_SERVICE,
+    DeckyRuntime, Engine, EngineError, Managed, NetSpec, ServiceSpec, LABEL_DECKY, LABEL_HOST,
+    LABEL_MANAGED, LABEL_ROLE, LABEL_SERVICE,
 };
 
 /// Memory and pids caps: a decoy is tiny; an attacker must not grow it.
@@ -55,7 +55,13 @@ struct Known {
 impl DockerEngine {
     /// `host`: this server's uuid, stamped on and required of everything it manages.
     pub fn new(socket: String, decoy_path: PathBuf, host: String) -> Self {
-        DockerEngine { socket, host, decoy_path, client: Mutex::new(None), setup: Mutex::new(Known::default()) }
+        DockerEngine {
+            socket,
+            host,
+            decoy_path,
+            client: Mutex::new(None),
+            setup: Mutex::new(Known::default()),
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -63,7 +69,10 @@ impl DockerEngine {
     }
 
     fn unreachable(&self, cause: impl std::fmt::Display) -> EngineError {
-        EngineError::Unreachable { socket: self.socket.clone(), cause: cause.to_string() }
+        EngineError::Unreachable {
+            socket: self.socket.clone(),
+            cause: cause.to_string(),
+        }
     }
 
     /// A connected client, (re)connecting and negotiating the version when needed.
@@ -73,7 +82,8 @@ impl DockerEngine {
             return Ok(d.clone());
         }
         let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
-        let d = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION).map_err(|e| self.unreachable(e))?;
+        let d = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| self.unreachable(e))?;
         let d = tokio::time::timeout(Duration::from_secs(5), d.negotiate_version())
             .await
             .map_err(|_| self.unreachable("no answer within 5 s"))?
@@ -89,9 +99,10 @@ impl DockerEngine {
         // After any failure, believe nothing cached: an image or network may be gone.
         *self.setup.lock().await = Known::default();
         match e {
-            E::DockerResponseServerError { status_code, message } => {
-                EngineError::Failed(format!("{what}: Docker answered {status_code}: {message}"))
-            }
+            E::DockerResponseServerError {
+                status_code,
+                message,
+            } => EngineError::Failed(format!("{what}: Docker answered {status_code}: {message}")),
             other => {
                 *self.client.lock().await = None;
                 self.unreachable(format!("{what}: {other}"))
@@ -101,7 +112,10 @@ impl DockerEngine {
 
     async fn containers_of(&self, decky: Option<&str>) -> Result<Vec<Managed>, EngineError> {
         let docker = self.docker().await?;
-        let mut labels = vec![format!("{LABEL_MANAGED}=true"), format!("{LABEL_HOST}={}", self.host)];
+        let mut labels = vec![
+            format!("{LABEL_MANAGED}=true"),
+            format!("{LABEL_HOST}={}", self.host),
+        ];
         if let Some(d) = decky {
             labels.push(format!("{LABEL_DECKY}={d}"));
         }
@@ -120,7 +134,12 @@ impl DockerEngine {
                 let labels = c.labels.unwrap_or_default();
                 Managed {
                     id: c.id.unwrap_or_default(),
-                    name: c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').into(),
+                    name: c
+                        .names
+                        .and_then(|n| n.first().cloned())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .into(),
                     decky: labels.get(LABEL_DECKY).cloned().unwrap_or_default(),
                     role: labels.get(LABEL_ROLE).cloned().unwrap_or_default(),
                     running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
@@ -130,22 +149,38 @@ impl DockerEngine {
     }
 
     async fn remove(&self, docker: &Docker, c: &Managed) -> Result<(), EngineError> {
-        let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        let opts = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
         match docker.remove_container(&c.id, Some(opts)).await {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             Err(e) => Err(self.err(&format!("removing {}", c.name), e).await),
         }
     }
 
-    async fn create_and_start(&self, name: &str, body: ContainerCreateBody) -> Result<String, EngineError> {
+    async fn create_and_start(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, EngineError> {
         let docker = self.docker().await?;
-        let opts = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
+        let opts = CreateContainerOptions {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        };
         let created = match docker.create_container(Some(opts), body).await {
             Ok(c) => c,
             Err(e) => return Err(self.err(&format!("creating {name}"), e).await),
         };
-        if let Err(e) = docker.start_container(&created.id, None::<StartContainerOptions>).await {
+        if let Err(e) = docker
+            .start_container(&created.id, None::<StartContainerOptions>)
+            .await
+        {
             return Err(self.err(&format!("starting {name}"), e).await);
         }
         Ok(created.id)
@@ -174,10 +209,16 @@ fn hardened(memory: i64, pids: i64) -> HostConfig {
         readonly_rootfs: Some(true),
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         cap_drop: Some(vec!["ALL".into()]),
-        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
         log_config: Some(HostConfigLogConfig {
             typ: Some("json-file".into()),
-            config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "3".into())])),
+            config: Some(HashMap::from([
+                ("max-size".into(), "10m".into()),
+                ("max-file".into(), "3".into()),
+            ])),
         }),
         ..Default::default()
     }
@@ -196,7 +237,12 @@ impl Engine for DockerEngine {
     async fn ensure_image(&self) -> Result<String, EngineError> {
         let stamp = std::fs::metadata(&self.decoy_path)
             .and_then(|m| Ok((m.len(), m.modified()?)))
-            .map_err(|e| EngineError::Failed(format!("cannot read the decoy binary {}: {e}", self.decoy_path.display())))?;
+            .map_err(|e| {
+                EngineError::Failed(format!(
+                    "cannot read the decoy binary {}: {e}",
+                    self.decoy_path.display()
+                ))
+            })?;
         if let Some((known, reference)) = &self.setup.lock().await.image {
             if *known == stamp {
                 return Ok(reference.clone());
@@ -219,10 +265,14 @@ impl Engine for DockerEngine {
             from_src: Some("-".into()),
             repo: Some(IMAGE_REPO.into()),
             tag: Some(bin.tag.clone()),
-            changes: vec![format!("ENTRYPOINT [\"{BINARY_IN_IMAGE}\"]"), format!("USER {NOBODY}")],
+            changes: vec![
+                format!("ENTRYPOINT [\"{BINARY_IN_IMAGE}\"]"),
+                format!("USER {NOBODY}"),
+            ],
             ..Default::default()
         };
-        let mut stream = docker.create_image(Some(opts), Some(bollard::body_full(tar.into())), None);
+        let mut stream =
+            docker.create_image(Some(opts), Some(bollard::body_full(tar.into())), None);
         while let Some(item) = stream.next().await {
             if let Err(e) = item {
                 drop(known);
@@ -251,7 +301,11 @@ impl Engine for DockerEngine {
                 return Err(self.err("listing networks", e).await);
             }
         };
-        if let Some(id) = existing.into_iter().find(|n| n.name.as_deref() == Some(&name)).and_then(|n| n.id) {
+        if let Some(id) = existing
+            .into_iter()
+            .find(|n| n.name.as_deref() == Some(&name))
+            .and_then(|n| n.id)
+        {
             known.networks.insert(name, id.clone());
             return Ok(id);
         }
@@ -287,12 +341,19 @@ impl Engine for DockerEngine {
             }
             Err(e) => {
                 drop(known);
-                Err(self.err(&format!("creating network {name} ({})", net.subnet), e).await)
+                Err(self
+                    .err(&format!("creating network {name} ({})", net.subnet), e)
+                    .await)
             }
         }
     }
 
-    async fn start_base(&self, d: &DeckyRuntime, image: &str, network_id: &str) -> Result<String, EngineError> {
+    async fn start_base(
+        &self,
+        d: &DeckyRuntime,
+        image: &str,
+        network_id: &str,
+    ) -> Result<String, EngineError> {
         let mut sysctls: HashMap<String, String> = d.sysctls.clone().into_iter().collect();
         // Services bind their real (low) ports without any capability.
         sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
@@ -300,7 +361,10 @@ impl Engine for DockerEngine {
         host.network_mode = Some(network_id.to_owned());
         host.sysctls = Some(sysctls);
         let endpoint = EndpointSettings {
-            ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(d.ip.to_string()), ..Default::default() }),
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(d.ip.to_string()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -334,8 +398,16 @@ impl Engine for DockerEngine {
             format!("DECNET_PERSONA={}", svc.persona),
         ];
         let (image, cmd, entrypoint) = match &svc.custom {
-            Some(c) => (c.image.clone(), c.exec.clone(), c.exec.as_ref().map(|_| Vec::new())),
-            None => (image.to_owned(), Some(vec!["serve".into(), svc.slug.clone()]), None),
+            Some(c) => (
+                c.image.clone(),
+                c.exec.clone(),
+                c.exec.as_ref().map(|_| Vec::new()),
+            ),
+            None => (
+                image.to_owned(),
+                Some(vec!["serve".into(), svc.slug.clone()]),
+                None,
+            ),
         };
         let body = ContainerCreateBody {
             image: Some(image),
@@ -347,12 +419,18 @@ impl Engine for DockerEngine {
             host_config: Some(host),
             ..Default::default()
         };
-        self.create_and_start(&service_name(&d.name, &svc.slug), body).await
+        self.create_and_start(&service_name(&d.name, &svc.slug), body)
+            .await
     }
 
     async fn remove_services(&self, decky: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
-        for c in self.containers_of(Some(decky)).await?.iter().filter(|c| c.role != "base") {
+        for c in self
+            .containers_of(Some(decky))
+            .await?
+            .iter()
+            .filter(|c| c.role != "base")
+        {
             self.remove(&docker, c).await?;
         }
         Ok(())
@@ -379,7 +457,10 @@ impl Engine for DockerEngine {
         };
         let running = base.state.as_ref().and_then(|s| s.running).unwrap_or(false);
         if !running {
-            return Err(EngineError::Failed(format!("base container of {} is not running", d.name)));
+            return Err(EngineError::Failed(format!(
+                "base container of {} is not running",
+                d.name
+            )));
         }
         let ips: Vec<String> = base
             .network_settings
@@ -387,15 +468,28 @@ impl Engine for DockerEngine {
             .map(|n| n.into_values().filter_map(|e| e.ip_address).collect())
             .unwrap_or_default();
         if !ips.iter().any(|ip| ip == &d.ip.to_string()) {
-            return Err(EngineError::Failed(format!("base of {} holds {ips:?}, not {}", d.name, d.ip)));
+            return Err(EngineError::Failed(format!(
+                "base of {} holds {ips:?}, not {}",
+                d.name, d.ip
+            )));
         }
         let present = self.containers_of(Some(&d.name)).await?;
         for s in &d.services {
             let name = service_name(&d.name, &s.slug);
             match present.iter().find(|c| c.name == name) {
                 Some(c) if c.running => {}
-                Some(_) => return Err(EngineError::Failed(format!("service {} of {} exited", s.slug, d.name))),
-                None => return Err(EngineError::Failed(format!("service {} of {} is missing", s.slug, d.name))),
+                Some(_) => {
+                    return Err(EngineError::Failed(format!(
+                        "service {} of {} exited",
+                        s.slug, d.name
+                    )))
+                }
+                None => {
+                    return Err(EngineError::Failed(format!(
+                        "service {} of {} is missing",
+                        s.slug, d.name
+                    )))
+                }
             }
         }
         Ok(())
@@ -407,8 +501,16 @@ impl Engine for DockerEngine {
 
     async fn restart_services(&self, decky: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
-        for c in self.containers_of(Some(decky)).await?.iter().filter(|c| c.role != "base") {
-            if let Err(e) = docker.restart_container(&c.id, None::<RestartContainerOptions>).await {
+        for c in self
+            .containers_of(Some(decky))
+            .await?
+            .iter()
+            .filter(|c| c.role != "base")
+        {
+            if let Err(e) = docker
+                .restart_container(&c.id, None::<RestartContainerOptions>)
+                .await
+            {
                 return Err(self.err(&format!("restarting {}", c.name), e).await);
             }
         }

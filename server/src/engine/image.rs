@@ -18,10 +18,17 @@ pub struct DecoyBinary {
 impl DecoyBinary {
     pub fn load(path: &Path) -> Result<DecoyBinary, String> {
         let bytes = std::fs::read(path).map_err(|e| {
-            format!("cannot read the decoy binary {}: {e} (build it with `make decoy`)", path.display())
+            format!(
+                "cannot read the decoy binary {}: {e} (build it with `make decoy`)",
+                path.display()
+            )
         })?;
         let digest = Sha256::digest(&bytes);
-        let tag = digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>();
+        let tag = digest
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
         Ok(DecoyBinary { bytes, tag })
     }
 
@@ -40,7 +47,11 @@ impl DecoyBinary {
         header.set_mtime(0);
         header.set_cksum();
         builder
-            .append_data(&mut header, BINARY_IN_IMAGE.trim_start_matches('/'), self.bytes.as_slice())
+            .append_data(
+                &mut header,
+                BINARY_IN_IMAGE.trim_start_matches('/'),
+                self.bytes.as_slice(),
+            )
             .map_err(|e| e.to_string())?;
         builder.into_inner().map_err(|e| e.to_string())
     }
@@ -62,8 +73,14 @@ pub fn default_decoy_path() -> PathBuf {
             }
         }
     }
-    candidates.push(PathBuf::from("target/x86_64-unknown-linux-musl/release/decnet-decoy"));
-    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| candidates.remove(0))
+    candidates.push(PathBuf::from(
+        "target/x86_64-unknown-linux-musl/release/decnet-decoy",
+    ));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| candidates.remove(0))
 }
 
 #[cfg(test)]
@@ -87,7 +104,10 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().display().to_string(), e.header().mode().unwrap())
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mode().unwrap(),
+                )
             })
             .collect();
         assert_eq!(entries, vec![("decnet-decoy".to_string(), 0o755)]);

@@ -41,7 +41,11 @@ pub struct NetSpec {
 impl NetSpec {
     /// One managed network per subnet and driver.
     pub fn name(&self) -> String {
-        format!("decnet-{}-{}", self.driver, self.subnet.replace(['/', '.'], "_"))
+        format!(
+            "decnet-{}-{}",
+            self.driver,
+            self.subnet.replace(['/', '.'], "_")
+        )
     }
 }
 
@@ -91,7 +95,12 @@ pub trait Engine: Send + Sync + 'static {
     /// The managed network for `net`, created when missing; returns its id.
     async fn ensure_network(&self, net: &NetSpec) -> Result<String, EngineError>;
     /// Creates and starts the base container; returns its id.
-    async fn start_base(&self, d: &DeckyRuntime, image: &str, network_id: &str) -> Result<String, EngineError>;
+    async fn start_base(
+        &self,
+        d: &DeckyRuntime,
+        image: &str,
+        network_id: &str,
+    ) -> Result<String, EngineError>;
     /// Creates and starts one service container in the base's network namespace.
     async fn start_service(
         &self,

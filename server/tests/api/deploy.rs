@@ -31,12 +31,22 @@ async fn deploy_is_202_with_one_row_per_decky_in_ini_order_and_rows_succeed() {
         body["message"],
         "Deploy accepted (3 decky/ies, mode=unihost). Poll /deckies/lifecycle?ids=... for completion."
     );
-    let ids: Vec<String> = body["lifecycle_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
+    let ids: Vec<String> = body["lifecycle_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().into())
+        .collect();
     assert_eq!(ids.len(), 3);
     assert!(latency < Duration::from_secs(2), "202 took {latency:?}");
 
-    let rows = app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
-    let names: Vec<&str> = rows.iter().map(|r| r["decky_name"].as_str().unwrap()).collect();
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["decky_name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["web", "db", "mail"]);
     for r in &rows {
         assert_eq!(r["status"], "succeeded", "{r}");
@@ -45,9 +55,15 @@ async fn deploy_is_202_with_one_row_per_decky_in_ini_order_and_rows_succeed() {
         assert!(chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str().unwrap()).is_ok());
     }
     let calls = engine.calls();
-    assert!(calls.contains(&"base web 10.77.0.2".to_string()), "{calls:?}");
+    assert!(
+        calls.contains(&"base web 10.77.0.2".to_string()),
+        "{calls:?}"
+    );
     assert!(calls.contains(&"service db mysql".to_string()), "{calls:?}");
-    assert!(calls.contains(&"service mail imap".to_string()), "{calls:?}");
+    assert!(
+        calls.contains(&"service mail imap".to_string()),
+        "{calls:?}"
+    );
 
     let deckies = app.deckies(&admin).await;
     assert_eq!(deckies.len(), 3);
@@ -63,22 +79,45 @@ async fn one_failing_decky_never_fails_its_siblings() {
     let (app, engine, admin) = app_with_fake().await;
     engine.fail_base.lock().unwrap().insert("db".into());
     let ids = app.deploy_ok(&admin, THREE, false).await;
-    let rows = app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
-    let status: Vec<(&str, &str)> =
-        rows.iter().map(|r| (r["decky_name"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();
-    assert_eq!(status, [("web", "succeeded"), ("db", "failed"), ("mail", "succeeded")]);
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    let status: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["decky_name"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("web", "succeeded"),
+            ("db", "failed"),
+            ("mail", "succeeded")
+        ]
+    );
     let err = rows[1]["error"].as_str().unwrap();
     assert!(err.contains("Docker answered 500: boom"), "{err}");
     let deckies = app.deckies(&admin).await;
-    assert_eq!(deckies.iter().find(|d| d["name"] == "db").unwrap()["state"], "failed");
+    assert_eq!(
+        deckies.iter().find(|d| d["name"] == "db").unwrap()["state"],
+        "failed"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_engine_fails_rows_with_a_message_that_says_so() {
     let (app, engine, admin) = app_with_fake().await;
     *engine.unreachable.lock().unwrap() = true;
-    let ids = app.deploy_ok(&admin, "[solo]\nservices=http\n", false).await;
-    let rows = app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    let ids = app
+        .deploy_ok(&admin, "[solo]\nservices=http\n", false)
+        .await;
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     assert_eq!(rows[0]["status"], "failed");
     assert_eq!(
         rows[0]["error"],
@@ -94,7 +133,9 @@ async fn an_unreachable_engine_fails_rows_with_a_message_that_says_so() {
         .iter()
         .map(|v| v.as_str().unwrap().into())
         .collect();
-    let rows = app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     assert_eq!(rows[0]["status"], "succeeded");
 }
 
@@ -102,59 +143,109 @@ async fn an_unreachable_engine_fails_rows_with_a_message_that_says_so() {
 async fn additive_deploy_collisions_and_the_limit_are_409s_that_create_nothing() {
     let (app, engine, admin) = app_with_fake().await;
     let ids = app.deploy_ok(&admin, THREE, false).await;
-    app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    app.wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     let before = engine.calls().len();
 
     expect(
-        app.deploy(&admin, "[general]\nnet=10.77.0.0/24\n[web]\nservices=http\n", false).await,
+        app.deploy(
+            &admin,
+            "[general]\nnet=10.77.0.0/24\n[web]\nservices=http\n",
+            false,
+        )
+        .await,
         409,
         "decky 'web' already exists; submit with replace_fleet=true to overwrite the fleet",
     )
     .await;
     expect(
-        app.deploy(&admin, "[general]\nnet=10.77.0.0/24\ngw=10.77.0.1\n[new]\nip=10.77.0.2\n", false).await,
+        app.deploy(
+            &admin,
+            "[general]\nnet=10.77.0.0/24\ngw=10.77.0.1\n[new]\nip=10.77.0.2\n",
+            false,
+        )
+        .await,
         409,
         "IP 10.77.0.2 is already in use by an existing decky",
     )
     .await;
     expect(
-        app.deploy(&admin, "[many]\namount=8\nservices=http\n", false).await,
+        app.deploy(&admin, "[many]\namount=8\nservices=http\n", false)
+            .await,
         409,
         "Deployment would result in 11 deckies, exceeding the configured limit of 10",
     )
     .await;
     assert_eq!(app.deckies(&admin).await.len(), 3);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(engine.calls().len(), before, "a rejected deploy reached the engine");
+    assert_eq!(
+        engine.calls().len(),
+        before,
+        "a rejected deploy reached the engine"
+    );
 }
 
 #[tokio::test]
 async fn additive_deploy_leaves_existing_deckies_alone() {
     let (app, engine, admin) = app_with_fake().await;
     let ids = app.deploy_ok(&admin, THREE, false).await;
-    app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    app.wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     let before = engine.calls().len();
-    let ids = app.deploy_ok(&admin, "[general]\nnet=10.77.0.0/24\ngw=10.77.0.1\n[extra]\nservices=ftp\n", false).await;
+    let ids = app
+        .deploy_ok(
+            &admin,
+            "[general]\nnet=10.77.0.0/24\ngw=10.77.0.1\n[extra]\nservices=ftp\n",
+            false,
+        )
+        .await;
     assert_eq!(ids.len(), 1);
-    app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    app.wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     let new_calls = engine.calls()[before..].to_vec();
-    assert!(new_calls.iter().all(|c| !c.contains(" web") && !c.contains(" db") && !c.contains(" mail")), "{new_calls:?}");
-    assert!(new_calls.contains(&"base extra 10.77.0.5".to_string()), "{new_calls:?}");
+    assert!(
+        new_calls
+            .iter()
+            .all(|c| !c.contains(" web") && !c.contains(" db") && !c.contains(" mail")),
+        "{new_calls:?}"
+    );
+    assert!(
+        new_calls.contains(&"base extra 10.77.0.5".to_string()),
+        "{new_calls:?}"
+    );
 }
 
 #[tokio::test]
 async fn replace_fleet_tears_down_what_the_new_ini_drops() {
     let (app, engine, admin) = app_with_fake().await;
     let ids = app.deploy_ok(&admin, THREE, false).await;
-    app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
-    let ids = app.deploy_ok(&admin, "[general]\nnet=10.77.0.0/24\ngw=10.77.0.1\n[web]\nservices=ftp\n", true).await;
-    assert_eq!(ids.len(), 1, "rows are returned only for the submitted deckies");
-    let rows = app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    app.wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    let ids = app
+        .deploy_ok(
+            &admin,
+            "[general]\nnet=10.77.0.0/24\ngw=10.77.0.1\n[web]\nservices=ftp\n",
+            true,
+        )
+        .await;
+    assert_eq!(
+        ids.len(),
+        1,
+        "rows are returned only for the submitted deckies"
+    );
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     assert_eq!(rows[0]["status"], "succeeded");
     // Teardowns finish on their own rows; wait for the fleet to settle.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let names: Vec<String> = app.deckies(&admin).await.iter().map(|d| d["name"].as_str().unwrap().to_owned()).collect();
+        let names: Vec<String> = app
+            .deckies(&admin)
+            .await
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_owned())
+            .collect();
         if names == ["web"] || Instant::now() > deadline {
             assert_eq!(names, ["web"]);
             break;
@@ -162,20 +253,45 @@ async fn replace_fleet_tears_down_what_the_new_ini_drops() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let calls = engine.calls();
-    assert!(calls.contains(&"remove db".to_string()) && calls.contains(&"remove mail".to_string()), "{calls:?}");
+    assert!(
+        calls.contains(&"remove db".to_string()) && calls.contains(&"remove mail".to_string()),
+        "{calls:?}"
+    );
     assert_eq!(app.deckies(&admin).await[0]["services"], json!(["ftp"]));
 }
 
 #[tokio::test]
 async fn deploy_body_and_ini_errors_get_the_spec_status_and_message() {
     let (app, engine, admin) = app_with_fake().await;
-    let schema = "Bad Request: Schema structural violation (wrong type, extra fields, or invalid length).";
+    let schema =
+        "Bad Request: Schema structural violation (wrong type, extra fields, or invalid length).";
     let post = |body: Value| app.post("/deckies/deploy", Some(&admin), body).send();
     expect(post(json!({})).await.unwrap(), 400, schema).await;
     expect(post(json!({"ini_content": 5})).await.unwrap(), 400, schema).await;
-    expect(post(json!({"ini_content": "[a]", "force": true})).await.unwrap(), 400, schema).await;
-    expect(post(json!({"ini_content": "[a]", "replace_fleet": "yes"})).await.unwrap(), 422, "Invalid INI config").await;
-    expect(post(json!({"ini_content": "x".repeat(512 * 1024 + 1)})).await.unwrap(), 422, "Invalid INI config").await;
+    expect(
+        post(json!({"ini_content": "[a]", "force": true}))
+            .await
+            .unwrap(),
+        400,
+        schema,
+    )
+    .await;
+    expect(
+        post(json!({"ini_content": "[a]", "replace_fleet": "yes"}))
+            .await
+            .unwrap(),
+        422,
+        "Invalid INI config",
+    )
+    .await;
+    expect(
+        post(json!({"ini_content": "x".repeat(512 * 1024 + 1)}))
+            .await
+            .unwrap(),
+        422,
+        "Invalid INI config",
+    )
+    .await;
     let r = app
         .client
         .post(app.url("/deckies/deploy"))
@@ -186,29 +302,88 @@ async fn deploy_body_and_ini_errors_get_the_spec_status_and_message() {
         .await
         .unwrap();
     expect(r, 422, "Invalid INI config").await;
-    expect(app.deploy(&admin, "  \n", false).await, 409, "Configuration conflict: INI content is empty.").await;
-    expect(app.deploy(&admin, "[a]\nnot a pair\n", false).await, 409, "Configuration conflict: INI syntax or characters are invalid.").await;
-    expect(app.deploy(&admin, "[general]\nnet=10.0.0.0/24\n", false).await, 409, "Invalid INI config structure: No decky sections found.").await;
-    let d = expect_status(app.deploy(&admin, "[a]\nservices=nosuch\n", false).await, 409).await;
-    assert!(d.starts_with("Unknown service(s) in [a]: ['nosuch']. Available: ["), "{d}");
+    expect(
+        app.deploy(&admin, "  \n", false).await,
+        409,
+        "Configuration conflict: INI content is empty.",
+    )
+    .await;
+    expect(
+        app.deploy(&admin, "[a]\nnot a pair\n", false).await,
+        409,
+        "Configuration conflict: INI syntax or characters are invalid.",
+    )
+    .await;
+    expect(
+        app.deploy(&admin, "[general]\nnet=10.0.0.0/24\n", false)
+            .await,
+        409,
+        "Invalid INI config structure: No decky sections found.",
+    )
+    .await;
+    let d = expect_status(
+        app.deploy(&admin, "[a]\nservices=nosuch\n", false).await,
+        409,
+    )
+    .await;
+    assert!(
+        d.starts_with("Unknown service(s) in [a]: ['nosuch']. Available: ["),
+        "{d}"
+    );
     // A `%` is literal (DECNET answered 500 here).
-    let d = expect_status(app.deploy(&admin, "[a]\nservices=http\n[a.http]\nserver_header=100%\n", false).await, 202).await;
+    let d = expect_status(
+        app.deploy(
+            &admin,
+            "[a]\nservices=http\n[a.http]\nserver_header=100%\n",
+            false,
+        )
+        .await,
+        202,
+    )
+    .await;
     assert!(d.is_empty());
-    let names: Vec<String> = app.deckies(&admin).await.iter().map(|d| d["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = app
+        .deckies(&admin)
+        .await
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["a"], "only the one valid INI created a decky");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(engine.calls().iter().all(|c| !c.contains("base") || c.contains(" a ")), "{:?}", engine.calls());
+    assert!(
+        engine
+            .calls()
+            .iter()
+            .all(|c| !c.contains("base") || c.contains(" a ")),
+        "{:?}",
+        engine.calls()
+    );
 }
 
 #[tokio::test]
 async fn lifecycle_query_rules() {
     let (app, _engine, admin) = app_with_fake().await;
-    expect(app.get("/deckies/lifecycle", Some(&admin)).send().await.unwrap(), 400, "At least one lifecycle id is required (?ids=...)").await;
+    expect(
+        app.get("/deckies/lifecycle", Some(&admin))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "At least one lifecycle id is required (?ids=...)",
+    )
+    .await;
     let many: Vec<(&str, String)> = (0..201).map(|i| ("ids", format!("id-{i}"))).collect();
-    let r = app.get("/deckies/lifecycle", Some(&admin)).query(&many).send().await.unwrap();
+    let r = app
+        .get("/deckies/lifecycle", Some(&admin))
+        .query(&many)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let ids = app.deploy_ok(&admin, "[one]\nservices=http\n", false).await;
-    let rows = app.lifecycle(&admin, &[ids[0].clone(), "unknown".into()]).await;
+    let rows = app
+        .lifecycle(&admin, &[ids[0].clone(), "unknown".into()])
+        .await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["id"], ids[0].as_str());
 }
@@ -217,8 +392,21 @@ async fn lifecycle_query_rules() {
 async fn viewers_read_but_cannot_deploy_or_tear_down() {
     let (app, _engine, admin) = app_with_fake().await;
     let viewer = app.user_token(&admin, "observer", "viewer").await;
-    expect(app.deploy(&viewer, "[a]\n", false).await, 403, "Insufficient permissions").await;
-    expect(app.delete("/deckies/a", Some(&viewer)).send().await.unwrap(), 403, "Insufficient permissions").await;
+    expect(
+        app.deploy(&viewer, "[a]\n", false).await,
+        403,
+        "Insufficient permissions",
+    )
+    .await;
+    expect(
+        app.delete("/deckies/a", Some(&viewer))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "Insufficient permissions",
+    )
+    .await;
     assert!(app.deckies(&viewer).await.is_empty());
 }
 
@@ -226,19 +414,54 @@ async fn viewers_read_but_cannot_deploy_or_tear_down() {
 async fn teardown_is_202_removes_the_decky_and_knows_its_errors() {
     let (app, engine, admin) = app_with_fake().await;
     let ids = app.deploy_ok(&admin, THREE, false).await;
-    app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
-    expect_status(app.delete("/deckies/Bad_Name", Some(&admin)).send().await.unwrap(), 422).await;
-    expect(app.delete("/deckies/ghost", Some(&admin)).send().await.unwrap(), 404, "Decky ghost not found").await;
-    let r = app.delete("/deckies/db", Some(&admin)).send().await.unwrap();
+    app.wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    expect_status(
+        app.delete("/deckies/Bad_Name", Some(&admin))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    expect(
+        app.delete("/deckies/ghost", Some(&admin))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "Decky ghost not found",
+    )
+    .await;
+    let r = app
+        .delete("/deckies/db", Some(&admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let ids: Vec<String> = r.json::<Value>().await.unwrap()["lifecycle_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
-    let rows = app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    let ids: Vec<String> = r.json::<Value>().await.unwrap()["lifecycle_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().into())
+        .collect();
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     assert_eq!(rows[0]["status"], "succeeded");
     assert_eq!(rows[0]["operation"], "teardown");
-    let names: Vec<String> = app.deckies(&admin).await.iter().map(|d| d["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = app
+        .deckies(&admin)
+        .await
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["mail", "web"]);
     let calls = engine.calls();
-    let svc = calls.iter().rposition(|c| c == "remove-services db").unwrap();
+    let svc = calls
+        .iter()
+        .rposition(|c| c == "remove-services db")
+        .unwrap();
     let base = calls.iter().rposition(|c| c == "remove db").unwrap();
     assert!(svc < base, "services must go before the base: {calls:?}");
 }
@@ -249,11 +472,18 @@ async fn the_watchdog_fails_a_row_stuck_past_its_deadline() {
     *engine.base_delay.lock().unwrap() = Some(Duration::from_secs(30));
     let app = spawn_app_with(Some(engine.clone()), |c| c.op_deadline = 1).await;
     let admin = app.admin_token().await;
-    let ids = app.deploy_ok(&admin, "[slow]\nservices=http\n", false).await;
-    let rows = app.wait_terminal(&admin, &ids, Duration::from_secs(10)).await;
+    let ids = app
+        .deploy_ok(&admin, "[slow]\nservices=http\n", false)
+        .await;
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
     assert_eq!(rows[0]["status"], "failed");
     let err = rows[0]["error"].as_str().unwrap();
-    assert!(err.starts_with("Timed out: no result after 1 s (last stage: base)"), "{err}");
+    assert!(
+        err.starts_with("Timed out: no result after 1 s (last stage: base)"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -263,7 +493,8 @@ async fn lifecycle_transitions_are_streamed_as_server_sent_events() {
     let resp = app.get("/stream", Some(&admin)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.bytes_stream();
-    app.deploy_ok(&admin, "[streamed]\nservices=http\n", false).await;
+    app.deploy_ok(&admin, "[streamed]\nservices=http\n", false)
+        .await;
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !seen.contains("\"status\":\"succeeded\"") && Instant::now() < deadline {

@@ -24,7 +24,10 @@ impl FakeEngine {
     fn record(&self, s: String) -> Result<(), EngineError> {
         self.calls.lock().unwrap().push(s);
         if *self.unreachable.lock().unwrap() {
-            return Err(EngineError::Unreachable { socket: "unix:///fake.sock".into(), cause: "connection refused".into() });
+            return Err(EngineError::Unreachable {
+                socket: "unix:///fake.sock".into(),
+                cause: "connection refused".into(),
+            });
         }
         Ok(())
     }
@@ -46,20 +49,34 @@ impl Engine for FakeEngine {
         Ok("net-id".into())
     }
 
-    async fn start_base(&self, d: &DeckyRuntime, _image: &str, _net: &str) -> Result<String, EngineError> {
+    async fn start_base(
+        &self,
+        d: &DeckyRuntime,
+        _image: &str,
+        _net: &str,
+    ) -> Result<String, EngineError> {
         self.record(format!("base {} {}", d.name, d.ip))?;
         let delay = *self.base_delay.lock().unwrap();
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
         if self.fail_base.lock().unwrap().contains(&d.name) {
-            return Err(EngineError::Failed(format!("creating decnet-{}: Docker answered 500: boom", d.name)));
+            return Err(EngineError::Failed(format!(
+                "creating decnet-{}: Docker answered 500: boom",
+                d.name
+            )));
         }
         self.running.lock().unwrap().insert(d.name.clone());
         Ok(format!("base-{}", d.name))
     }
 
-    async fn start_service(&self, d: &DeckyRuntime, _b: &str, _i: &str, s: &ServiceSpec) -> Result<String, EngineError> {
+    async fn start_service(
+        &self,
+        d: &DeckyRuntime,
+        _b: &str,
+        _i: &str,
+        s: &ServiceSpec,
+    ) -> Result<String, EngineError> {
         self.record(format!("service {} {}", d.name, s.slug))?;
         Ok(format!("svc-{}-{}", d.name, s.slug))
     }
@@ -84,7 +101,13 @@ impl Engine for FakeEngine {
             .lock()
             .unwrap()
             .iter()
-            .map(|d| Managed { id: d.clone(), name: format!("decnet-{d}"), decky: d.clone(), role: "base".into(), running: true })
+            .map(|d| Managed {
+                id: d.clone(),
+                name: format!("decnet-{d}"),
+                decky: d.clone(),
+                role: "base".into(),
+                running: true,
+            })
             .collect())
     }
 

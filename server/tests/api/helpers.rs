@@ -40,7 +40,11 @@ pub async fn spawn_app_with(
     .expect("build app");
     let addr = server.local_addr().expect("addr");
     tokio::spawn(server.run());
-    TestApp { base: format!("http://{addr}/api/v1"), client: Client::new(), data_dir }
+    TestApp {
+        base: format!("http://{addr}/api/v1"),
+        client: Client::new(),
+        data_dir,
+    }
 }
 
 impl TestApp {
@@ -65,16 +69,23 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post("/auth/login", None, json!({"username": username, "password": password}))
-            .send()
-            .await
-            .expect("login request")
+        self.post(
+            "/auth/login",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .send()
+        .await
+        .expect("login request")
     }
 
     pub async fn token(&self, username: &str, password: &str) -> String {
         let r = self.login(username, password).await;
         assert_eq!(r.status(), StatusCode::OK, "login of {username}");
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Signs in as the seeded admin and performs the forced password change.
@@ -90,14 +101,21 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Creates a user with `role` and returns a settled token for them.
     pub async fn user_token(&self, admin: &str, username: &str, role: &str) -> String {
         let initial = "viewer initial pass 1";
         let r = self
-            .post("/config/users", Some(admin), json!({"username": username, "password": initial, "role": role}))
+            .post(
+                "/config/users",
+                Some(admin),
+                json!({"username": username, "password": initial, "role": role}),
+            )
             .send()
             .await
             .unwrap();
@@ -113,7 +131,10 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 }
 
@@ -135,10 +156,14 @@ pub async fn expect(r: Response, status: u16, detail: &str) -> Value {
 
 impl TestApp {
     pub async fn deploy(&self, token: &str, ini: &str, replace: bool) -> Response {
-        self.post("/deckies/deploy", Some(token), json!({"ini_content": ini, "replace_fleet": replace}))
-            .send()
-            .await
-            .expect("deploy request")
+        self.post(
+            "/deckies/deploy",
+            Some(token),
+            json!({"ini_content": ini, "replace_fleet": replace}),
+        )
+        .send()
+        .await
+        .expect("deploy request")
     }
 
     /// Deploys and returns the lifecycle ids (asserting 202).
@@ -147,14 +172,27 @@ impl TestApp {
         let status = r.status();
         let body: Value = r.json().await.unwrap();
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        body["lifecycle_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+        body["lifecycle_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
     }
 
     pub async fn lifecycle(&self, token: &str, ids: &[String]) -> Vec<Value> {
         let q: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
-        let r = self.get("/deckies/lifecycle", Some(token)).query(&q).send().await.unwrap();
+        let r = self
+            .get("/deckies/lifecycle", Some(token))
+            .query(&q)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["rows"].as_array().unwrap().clone()
+        r.json::<Value>().await.unwrap()["rows"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// Polls until every row is terminal (or `within` passes) and returns the rows.
@@ -163,7 +201,9 @@ impl TestApp {
         loop {
             let rows = self.lifecycle(token, ids).await;
             let done = rows.len() == ids.len()
-                && rows.iter().all(|r| r["status"] == "succeeded" || r["status"] == "failed");
+                && rows
+                    .iter()
+                    .all(|r| r["status"] == "succeeded" || r["status"] == "failed");
             if done || tokio::time::Instant::now() > deadline {
                 return rows;
             }

@@ -4,5 +4,5 @@ mod auth;
 mod config;
 mod deploy;
 mod fake_engine;
-mod mutate;
 mod helpers;
+mod mutate;

@@ -13,31 +13,77 @@ async fn seeded_admin_signs_in_changes_password_and_lands_on_a_hydrated_empty_fl
     c.goto(&format!("{base}/")).await.unwrap();
     wait_for(c, "#login-form").await;
     assert!(c.current_url().await.unwrap().path().ends_with("/login"));
-    c.find(Locator::Id("username")).await.unwrap().send_keys("admin").await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys(INITIAL).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(INITIAL)
+        .await
+        .unwrap();
     screenshot(c, "foundation-1-login").await;
-    c.find(Locator::Css("#login-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#login-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     wait_for(c, "#change-password-form").await;
-    c.find(Locator::Id("old_password")).await.unwrap().send_keys(INITIAL).await.unwrap();
-    c.find(Locator::Id("new_password")).await.unwrap().send_keys("a fresh browser passphrase").await.unwrap();
-    c.find(Locator::Id("confirm_password")).await.unwrap().send_keys("a fresh browser passphrase").await.unwrap();
+    c.find(Locator::Id("old_password"))
+        .await
+        .unwrap()
+        .send_keys(INITIAL)
+        .await
+        .unwrap();
+    c.find(Locator::Id("new_password"))
+        .await
+        .unwrap()
+        .send_keys("a fresh browser passphrase")
+        .await
+        .unwrap();
+    c.find(Locator::Id("confirm_password"))
+        .await
+        .unwrap()
+        .send_keys("a fresh browser passphrase")
+        .await
+        .unwrap();
     screenshot(c, "foundation-2-change-password").await;
-    c.find(Locator::Css("#change-password-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#change-password-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     let fleet = wait_for(c, "#fleet-page").await;
     // Only the WASM can set this: the page is hydrated, not just server-rendered.
     wait_for(c, ".app[data-hydrated='true']").await;
     let text = fleet.text().await.unwrap();
     assert!(text.contains("No deckies yet"), "{text}");
-    let nav = c.find(Locator::Css("nav[aria-label=Main]")).await.unwrap().text().await.unwrap();
+    let nav = c
+        .find(Locator::Css("nav[aria-label=Main]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for entry in ["Fleet", "Deploy", "Captured data", "Admin"] {
         assert!(nav.contains(entry), "nav lacks {entry}: {nav}");
     }
     screenshot(c, "foundation-3-fleet").await;
 
     // Client-side navigation works once hydrated.
-    c.find(Locator::LinkText("Captured data")).await.unwrap().click().await.unwrap();
+    c.find(Locator::LinkText("Captured data"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(c, "#captured-page").await;
     b.client.clone().close().await.unwrap();
 }
@@ -89,20 +135,73 @@ async fn a_viewer_sees_no_admin_navigation() {
     let c = &b.client;
     c.goto(&format!("{base}/login")).await.unwrap();
     wait_for(c, "#login-form").await;
-    c.find(Locator::Id("username")).await.unwrap().send_keys("observer").await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys("watcher first phrase").await.unwrap();
-    c.find(Locator::Css("#login-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("observer")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("watcher first phrase")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#login-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(c, "#change-password-form").await;
-    c.find(Locator::Id("old_password")).await.unwrap().send_keys("watcher first phrase").await.unwrap();
-    c.find(Locator::Id("new_password")).await.unwrap().send_keys("viewer settled phrase").await.unwrap();
-    c.find(Locator::Id("confirm_password")).await.unwrap().send_keys("viewer settled phrase").await.unwrap();
-    c.find(Locator::Css("#change-password-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("old_password"))
+        .await
+        .unwrap()
+        .send_keys("watcher first phrase")
+        .await
+        .unwrap();
+    c.find(Locator::Id("new_password"))
+        .await
+        .unwrap()
+        .send_keys("viewer settled phrase")
+        .await
+        .unwrap();
+    c.find(Locator::Id("confirm_password"))
+        .await
+        .unwrap()
+        .send_keys("viewer settled phrase")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#change-password-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     wait_for(c, ".app[data-hydrated='true'] #fleet-page").await;
-    let nav = c.find(Locator::Css("nav[aria-label=Main]")).await.unwrap().text().await.unwrap();
-    assert!(nav.contains("Fleet") && nav.contains("Captured data"), "{nav}");
-    assert!(!nav.contains("Deploy") && !nav.contains("Admin"), "viewer sees admin navigation: {nav}");
-    let page = c.find(Locator::Id("fleet-page")).await.unwrap().text().await.unwrap();
+    let nav = c
+        .find(Locator::Css("nav[aria-label=Main]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        nav.contains("Fleet") && nav.contains("Captured data"),
+        "{nav}"
+    );
+    assert!(
+        !nav.contains("Deploy") && !nav.contains("Admin"),
+        "viewer sees admin navigation: {nav}"
+    );
+    let page = c
+        .find(Locator::Id("fleet-page"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("Deploy your first"), "{page}");
     screenshot(c, "foundation-4-viewer-fleet").await;
     b.client.clone().close().await.unwrap();

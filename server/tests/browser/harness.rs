@@ -23,11 +23,17 @@ impl Drop for Browser {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// The built site; the tests refuse to run against a missing bundle rather than pass blindly.
@@ -81,7 +87,11 @@ pub async fn start_browser() -> Browser {
             Err(e) => panic!("connecting to chromedriver: {e}"),
         }
     };
-    Browser { client, driver, _profile: profile }
+    Browser {
+        client,
+        driver,
+        _profile: profile,
+    }
 }
 
 /// The real server serving the real bundle, on the real Docker engine.
@@ -126,7 +136,9 @@ pub async fn screenshot(c: &Client, name: &str) {
 }
 
 pub fn decoy_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
     target.join("x86_64-unknown-linux-musl/release/decnet-decoy")
 }
 
@@ -134,19 +146,59 @@ pub fn decoy_binary() -> PathBuf {
 pub async fn sign_in(c: &Client, base: &str, user: &str, initial: &str, settled: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
     wait_for(c, "#login-form").await;
-    c.find(Locator::Id("username")).await.unwrap().send_keys(user).await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys(initial).await.unwrap();
-    c.find(Locator::Css("#login-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(initial)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#login-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(c, "#change-password-form").await;
-    c.find(Locator::Id("old_password")).await.unwrap().send_keys(initial).await.unwrap();
-    c.find(Locator::Id("new_password")).await.unwrap().send_keys(settled).await.unwrap();
-    c.find(Locator::Id("confirm_password")).await.unwrap().send_keys(settled).await.unwrap();
-    c.find(Locator::Css("#change-password-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("old_password"))
+        .await
+        .unwrap()
+        .send_keys(initial)
+        .await
+        .unwrap();
+    c.find(Locator::Id("new_password"))
+        .await
+        .unwrap()
+        .send_keys(settled)
+        .await
+        .unwrap();
+    c.find(Locator::Id("confirm_password"))
+        .await
+        .unwrap()
+        .send_keys(settled)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#change-password-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(c, ".app[data-hydrated='true'] #fleet-page").await;
 }
 
 /// Waits until `count` elements match `css` (or panics after `secs`).
-pub async fn wait_count(c: &Client, css: &str, count: usize, secs: u64) -> Vec<fantoccini::elements::Element> {
+pub async fn wait_count(
+    c: &Client,
+    css: &str,
+    count: usize,
+    secs: u64,
+) -> Vec<fantoccini::elements::Element> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let found = c.find_all(Locator::Css(css)).await.unwrap_or_default();
@@ -168,10 +220,19 @@ impl Drop for DeckyCleanup {
     fn drop(&mut self) {
         for d in &self.0 {
             let label = format!("label=io.decnet.decky={d}");
-            if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output() {
-                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+            if let Ok(out) = Command::new("docker")
+                .args(["ps", "-aq", "--filter", &label])
+                .output()
+            {
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect();
                 if !ids.is_empty() {
-                    let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+                    let _ = Command::new("docker")
+                        .args(["rm", "-f"])
+                        .args(&ids)
+                        .output();
                 }
             }
         }

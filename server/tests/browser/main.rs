@@ -1,13 +1,13 @@
 //! Browser tests: real headless Chromium (through chromedriver) against the real server,
 //! with the real WASM bundle from `target/site` (built by `cargo run -p xtask -- site`).
 
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-mod harness;
 #[path = "../api/fake_engine.rs"]
 #[allow(dead_code)]
 mod fake_engine;
+mod harness;
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 mod deploy;
 mod foundation;

@@ -10,7 +10,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
 use crate::helpers::ADMIN_INITIAL;
-use crate::support::{cleanup_host, containers_of, decoy_binary, docker, ids_of, spawn_real, Cleanup, SETTLE};
+use crate::support::{
+    cleanup_host, containers_of, decoy_binary, docker, ids_of, spawn_real, Cleanup, SETTLE,
+};
 
 struct Proc(Child);
 
@@ -36,8 +38,14 @@ fn start_decnet(data_dir: &Path) -> (Proc, String) {
         .expect("start decnet");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("first line");
-    let url = line.trim().strip_prefix("decnet listening on ").expect("listening line").to_owned();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let url = line
+        .trim()
+        .strip_prefix("decnet listening on ")
+        .expect("listening line")
+        .to_owned();
     (Proc(child), format!("{url}/api/v1"))
 }
 
@@ -56,7 +64,16 @@ async fn token(http: &reqwest::Client, api: &str, password: &str) -> String {
 
 async fn rows(http: &reqwest::Client, api: &str, token: &str, ids: &[String]) -> Vec<Value> {
     let q: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
-    let r: Value = http.get(format!("{api}/deckies/lifecycle")).bearer_auth(token).query(&q).send().await.unwrap().json().await.unwrap();
+    let r: Value = http
+        .get(format!("{api}/deckies/lifecycle"))
+        .bearer_auth(token)
+        .query(&q)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     r["rows"].as_array().unwrap().clone()
 }
 
@@ -99,12 +116,18 @@ async fn sigkill_mid_deploy_then_restart_converges_with_no_orphans() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let host = rows(&http, &api, &admin, &ids).await[0]["host_uuid"].as_str().unwrap().to_owned();
+    let host = rows(&http, &api, &admin, &ids).await[0]["host_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let _cleanup = Cleanup(host.clone());
     drop(proc1); // SIGKILL
     let open_at_kill = {
         // The database is the truth: count what the dead server left open.
-        let db = format!("sqlite://{}?mode=ro", data.path().join("decnet.db").display());
+        let db = format!(
+            "sqlite://{}?mode=ro",
+            data.path().join("decnet.db").display()
+        );
         let conn = sea_orm::Database::connect(db).await.unwrap();
         decnet_server::fleet::count_open(&conn).await.unwrap()
     };
@@ -119,7 +142,11 @@ async fn sigkill_mid_deploy_then_restart_converges_with_no_orphans() {
     let admin = token(&http, &api, "restart test passphrase").await;
     let final_rows = loop {
         let rs = rows(&http, &api, &admin, &ids).await;
-        if rs.iter().all(|r| r["status"] == "succeeded" || r["status"] == "failed") || t.elapsed() > SETTLE {
+        if rs
+            .iter()
+            .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
+            || t.elapsed() > SETTLE
+        {
             break rs;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -131,7 +158,11 @@ async fn sigkill_mid_deploy_then_restart_converges_with_no_orphans() {
     // The fleet matches the desired state exactly: 5 bases + 10 services, no orphan.
     let deadline = Instant::now() + Duration::from_secs(20);
     let names = loop {
-        let names: Vec<String> = containers_of(&docker, &host).await.into_iter().map(|c| c.0).collect();
+        let names: Vec<String> = containers_of(&docker, &host)
+            .await
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
         if names.len() == 15 || Instant::now() > deadline {
             break names;
         }
@@ -171,7 +202,10 @@ async fn plant_orphan(docker: &bollard::Docker, host: &str) {
         labels: Some(labels),
         ..Default::default()
     };
-    let opts = CreateContainerOptions { name: Some(format!("decnet-ghost-{}", &host[..8])), ..Default::default() };
+    let opts = CreateContainerOptions {
+        name: Some(format!("decnet-ghost-{}", &host[..8])),
+        ..Default::default()
+    };
     docker.create_container(Some(opts), body).await.unwrap();
 }
 
@@ -197,7 +231,10 @@ impl DockerProxy {
                 });
             }
         });
-        DockerProxy { path: path.to_owned(), tasks }
+        DockerProxy {
+            path: path.to_owned(),
+            tasks,
+        }
     }
 
     /// Every connection cut, the socket gone.
@@ -221,12 +258,25 @@ async fn docker_gone_mid_deploy_fails_rows_with_a_clear_reason_and_a_retry_succe
     let host = rows[0]["host_uuid"].as_str().unwrap().to_owned();
     let _cleanup = Cleanup(host.clone());
     let failed: Vec<&Value> = rows.iter().filter(|r| r["status"] == "failed").collect();
-    assert!(!failed.is_empty(), "no row noticed Docker going away: {rows:?}");
+    assert!(
+        !failed.is_empty(),
+        "no row noticed Docker going away: {rows:?}"
+    );
     for r in &failed {
         let e = r["error"].as_str().unwrap();
-        assert!(e.starts_with(&format!("Docker is unreachable at unix://{}", sock.display())), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "Docker is unreachable at unix://{}",
+                sock.display()
+            )),
+            "{e}"
+        );
     }
-    println!("{} of 3 rows failed with: {}", failed.len(), failed[0]["error"]);
+    println!(
+        "{} of 3 rows failed with: {}",
+        failed.len(),
+        failed[0]["error"]
+    );
 
     // Docker is back: the same fleet, resubmitted, comes up.
     let _proxy = DockerProxy::start(&sock);
@@ -243,23 +293,55 @@ async fn docker_gone_mid_deploy_fails_rows_with_a_clear_reason_and_a_retry_succe
 async fn a_restarted_base_gets_its_services_restarted_into_the_new_namespace() {
     let app = spawn_real(None).await;
     let admin = app.admin_token().await;
-    let ids = app.deploy_ok(&admin, "[general]\nnet=10.231.4.0/24\ngw=10.231.4.1\n[rs-base]\nservices=http\n", false).await;
+    let ids = app
+        .deploy_ok(
+            &admin,
+            "[general]\nnet=10.231.4.0/24\ngw=10.231.4.1\n[rs-base]\nservices=http\n",
+            false,
+        )
+        .await;
     let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
     let _cleanup = Cleanup(rows[0]["host_uuid"].as_str().unwrap().to_owned());
     assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
     let docker = docker().await;
-    let started = |c: bollard::models::ContainerInspectResponse| c.state.and_then(|s| s.started_at).unwrap_or_default();
-    let before = started(docker.inspect_container("decnet-rs-base-http", None).await.unwrap());
-    docker.restart_container("decnet-rs-base", None::<bollard::query_parameters::RestartContainerOptions>).await.unwrap();
+    let started = |c: bollard::models::ContainerInspectResponse| {
+        c.state.and_then(|s| s.started_at).unwrap_or_default()
+    };
+    let before = started(
+        docker
+            .inspect_container("decnet-rs-base-http", None)
+            .await
+            .unwrap(),
+    );
+    docker
+        .restart_container(
+            "decnet-rs-base",
+            None::<bollard::query_parameters::RestartContainerOptions>,
+        )
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let now = started(docker.inspect_container("decnet-rs-base-http", None).await.unwrap());
-        let answers = http.get("http://10.231.4.2/").timeout(Duration::from_secs(1)).send().await.is_ok();
+        let now = started(
+            docker
+                .inspect_container("decnet-rs-base-http", None)
+                .await
+                .unwrap(),
+        );
+        let answers = http
+            .get("http://10.231.4.2/")
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await
+            .is_ok();
         if now != before && answers {
             break;
         }
-        assert!(Instant::now() < deadline, "services were not restarted into the base's new namespace");
+        assert!(
+            Instant::now() < deadline,
+            "services were not restarted into the base's new namespace"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -9,18 +9,28 @@ use serde_json::Value;
 use crate::helpers::{spawn_app_with, TestApp};
 
 pub fn decoy_binary() -> PathBuf {
-    let p = std::env::var_os("DECNET_DECOY_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-        target.join("x86_64-unknown-linux-musl/release/decnet-decoy")
-    });
-    assert!(p.is_file(), "no decoy binary at {} (make decoy builds it)", p.display());
+    let p = std::env::var_os("DECNET_DECOY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("x86_64-unknown-linux-musl/release/decnet-decoy")
+        });
+    assert!(
+        p.is_file(),
+        "no decoy binary at {} (make decoy builds it)",
+        p.display()
+    );
     p
 }
 
 pub async fn docker() -> Docker {
-    Docker::connect_with_unix_defaults().expect("docker socket").negotiate_version().await.expect("dockerd running")
+    Docker::connect_with_unix_defaults()
+        .expect("docker socket")
+        .negotiate_version()
+        .await
+        .expect("dockerd running")
 }
 
 pub async fn spawn_real(docker_host: Option<String>) -> TestApp {
@@ -46,15 +56,29 @@ pub fn cleanup_host(host: &str) {
         return;
     }
     let label = format!("label=io.decnet.host={host}");
-    if let Ok(out) = std::process::Command::new("docker").args(["ps", "-aq", "--filter", &label]).output() {
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+    if let Ok(out) = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &label])
+        .output()
+    {
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         if !ids.is_empty() {
-            let _ = std::process::Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
         }
     }
-    if let Ok(out) = std::process::Command::new("docker").args(["network", "ls", "-q", "--filter", &label]).output() {
+    if let Ok(out) = std::process::Command::new("docker")
+        .args(["network", "ls", "-q", "--filter", &label])
+        .output()
+    {
         for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = std::process::Command::new("docker").args(["network", "rm", id]).output();
+            let _ = std::process::Command::new("docker")
+                .args(["network", "rm", id])
+                .output();
         }
     }
 }
@@ -65,7 +89,10 @@ pub async fn containers_of(docker: &Docker, host: &str) -> Vec<(String, String, 
     use std::collections::HashMap;
     let opts = ListContainersOptions {
         all: true,
-        filters: Some(HashMap::from([("label".to_string(), vec![format!("io.decnet.host={host}")])])),
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("io.decnet.host={host}")],
+        )])),
         ..Default::default()
     };
     let mut v: Vec<(String, String, bool)> = docker
@@ -74,7 +101,12 @@ pub async fn containers_of(docker: &Docker, host: &str) -> Vec<(String, String, 
         .unwrap()
         .into_iter()
         .map(|c| {
-            let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').to_owned();
+            let name = c
+                .names
+                .and_then(|n| n.first().cloned())
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned();
             let running = c.state.map(|s| s.to_string() == "running").unwrap_or(false);
             (name, c.id.unwrap_or_default(), running)
         })
@@ -85,7 +117,14 @@ pub async fn containers_of(docker: &Docker, host: &str) -> Vec<(String, String, 
 
 /// Reads a sysctl inside a container's network namespace from the host.
 pub async fn netns_sysctl(docker: &Docker, container: &str, key: &str) -> String {
-    let pid = docker.inspect_container(container, None).await.unwrap().state.unwrap().pid.unwrap();
+    let pid = docker
+        .inspect_container(container, None)
+        .await
+        .unwrap()
+        .state
+        .unwrap()
+        .pid
+        .unwrap();
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     let out = std::process::Command::new("nsenter")
         .arg(format!("--net=/proc/{pid}/ns/net"))
@@ -96,7 +135,12 @@ pub async fn netns_sysctl(docker: &Docker, container: &str, key: &str) -> String
 }
 
 pub fn ids_of(body: &Value) -> Vec<String> {
-    body["lifecycle_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    body["lifecycle_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
 }
 
 pub const SETTLE: Duration = Duration::from_secs(90);
