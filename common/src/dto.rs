@@ -386,3 +386,24 @@ pub struct MutationRecord {
     pub lifecycle_id: String,
     pub at: String,
 }
+
+/// One row of the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    /// `ok`, `denied`, `rejected` or `failed`.
+    pub outcome: String,
+    pub status: u16,
+    pub ip: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}

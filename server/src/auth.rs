@@ -131,12 +131,17 @@ pub struct AuthService {
     /// many times a second. Cleared whenever this process changes a user or revokes a token;
     /// another server sharing the database is seen within the TTL.
     principals: Mutex<HashMap<String, (Instant, Principal)>>,
+    audit: std::sync::Arc<crate::audit::AuditLog>,
 }
 
 const PRINCIPAL_TTL: Duration = Duration::from_secs(2);
 
 impl AuthService {
-    pub fn new(db: DatabaseConnection, secret: &[u8]) -> anyhow_lite::Result<Self> {
+    pub fn new(
+        db: DatabaseConnection,
+        secret: &[u8],
+        audit: std::sync::Arc<crate::audit::AuditLog>,
+    ) -> anyhow_lite::Result<Self> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -150,6 +155,7 @@ impl AuthService {
             limiter: RateLimiter::default(),
             dummy_hash: hash_password_sync("decnet-dummy-password-for-timing")?,
             principals: Mutex::new(HashMap::new()),
+            audit,
         })
     }
 
@@ -187,6 +193,24 @@ impl AuthService {
     }
 
     pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> ApiResult<LoginResponse> {
+        let result = self.login_inner(username, password, ip).await;
+        let status = match &result {
+            Ok(_) => StatusCode::OK,
+            Err(e) => e.status,
+        };
+        let who: String = username.chars().take(64).collect();
+        self.audit
+            .record(Some(&who), "login", None, status, ip.map(|i| i.to_string()))
+            .await;
+        result
+    }
+
+    async fn login_inner(
         &self,
         username: &str,
         password: &str,

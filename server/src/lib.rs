@@ -2,6 +2,7 @@
 //! functions), auth, and (in later modules) the lifecycle runner, the Docker driver and ingest.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bus;
 pub mod cli;

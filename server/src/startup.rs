@@ -15,6 +15,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::audit::AuditLog;
 use crate::auth::{anyhow_lite, load_or_create_secret, AuthService};
 use crate::bus::Bus;
 use crate::config::ServeConfig;
@@ -83,7 +84,8 @@ async fn build_with(
         .await
         .map_err(|e| format!("database: {e}"))?;
     let secret = load_or_create_secret(&cfg.data_dir, cfg.jwt_secret.as_deref())?;
-    let auth = AuthService::new(db.clone(), &secret)?;
+    let audit = Arc::new(AuditLog::new(db.clone()));
+    let auth = AuthService::new(db.clone(), &secret, audit.clone())?;
     let generated = auth
         .bootstrap_admin(&cfg.admin_user, cfg.admin_password.as_deref())
         .await?;
@@ -112,6 +114,7 @@ async fn build_with(
     let core = Arc::new(Core {
         db,
         auth,
+        audit,
         fleet,
         mutator,
         bus,
@@ -156,6 +159,10 @@ fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::middleware,
+        ))
         // 512 KiB of INI plus JSON escaping.
         .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
         .layer(SetResponseHeaderLayer::overriding(

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
 
+use crate::audit::AuditLog;
 use crate::auth::AuthService;
 use crate::bus::Bus;
 use crate::fleet::FleetService;
@@ -14,6 +15,7 @@ use crate::mutation::Mutator;
 pub struct Core {
     pub db: DatabaseConnection,
     pub auth: AuthService,
+    pub audit: Arc<AuditLog>,
     pub fleet: FleetService,
     pub mutator: Arc<Mutator>,
     pub bus: Bus,

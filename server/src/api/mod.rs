@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`. Handlers are thin: authorise (extractor), parse (extractor),
 //! call the service, shape the response.
 
+mod audit_routes;
 mod auth_routes;
 mod catalogue_routes;
 mod config_routes;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/deckies/{name}/mutations", get(deckies_routes::mutations))
         .route("/stream", get(deckies_routes::stream))
+        .route("/audit", get(audit_routes::list))
         .route("/config", get(config_routes::get_config))
         .route(
             "/config/deployment-limit",

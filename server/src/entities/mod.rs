@@ -1,5 +1,6 @@
 //! SeaORM entities, one module per table (the schema itself lives in `migrations`).
 
+pub mod audit;
 pub mod decky;
 pub mod lifecycle;
 pub mod mutation;

@@ -278,3 +278,80 @@ async fn the_catalogue_is_served_to_viewers_and_names_only_listed_services() {
         .unwrap();
     assert_eq!(distros.as_array().unwrap().len(), 9);
 }
+
+#[tokio::test]
+async fn the_audit_trail_records_logins_changes_and_denials_for_admins_only() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.login("admin", "wrong").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let admin = app.admin_token().await;
+    let r = app
+        .put(
+            "/config/deployment-limit",
+            Some(&admin),
+            json!({"deployment_limit": 20}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let viewer = app.user_token(&admin, "observer", "viewer").await;
+    let r = app
+        .put(
+            "/config/deployment-limit",
+            Some(&viewer),
+            json!({"deployment_limit": 30}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    expect(
+        app.get("/audit", Some(&viewer)).send().await.unwrap(),
+        403,
+        "Insufficient permissions",
+    )
+    .await;
+
+    let page: Value = app
+        .get("/audit", Some(&admin))
+        .query(&[("limit", "100")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    let find = |action: &str, actor: &str, outcome: &str| {
+        items
+            .iter()
+            .any(|i| i["action"] == action && i["actor"] == actor && i["outcome"] == outcome)
+    };
+    assert!(
+        find("login", "admin", "denied"),
+        "failed login missing: {page}"
+    );
+    assert!(find("login", "admin", "ok"), "{page}");
+    assert!(find("password.change", "admin", "ok"), "{page}");
+    assert!(find("settings.deployment_limit", "admin", "ok"), "{page}");
+    assert!(find("user.create", "admin", "ok"), "{page}");
+    assert!(
+        find("settings.deployment_limit", "observer", "denied"),
+        "{page}"
+    );
+    assert!(items
+        .iter()
+        .all(|i| i["at"].as_str().unwrap().ends_with('Z')));
+    assert_eq!(
+        app.get("/audit", Some(&admin))
+            .query(&[("limit", "0")])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
