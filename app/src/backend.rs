@@ -7,6 +7,7 @@ use decnet_common::dto::{
     AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow,
     LoginResponse, Me, MutationRecord, PlanPreview,
 };
+use decnet_common::dto::{AuditPage, ConfigResponse, Role, UserDto};
 use http::request::Parts;
 
 /// A failed call: the HTTP status the REST API would answer and its `detail`.
@@ -55,6 +56,25 @@ pub trait Backend: Send + Sync + 'static {
         interval: Option<String>,
     ) -> Result<(), Failure>;
     async fn mutations(&self, req: &Parts, name: String) -> Result<Vec<MutationRecord>, Failure>;
+    async fn config(&self, req: &Parts) -> Result<ConfigResponse, Failure>;
+    async fn set_deployment_limit(&self, req: &Parts, limit: u32) -> Result<(), Failure>;
+    async fn set_global_interval(&self, req: &Parts, interval: String) -> Result<(), Failure>;
+    async fn create_user(
+        &self,
+        req: &Parts,
+        username: String,
+        password: String,
+        role: Role,
+    ) -> Result<UserDto, Failure>;
+    async fn set_role(&self, req: &Parts, uuid: String, role: Role) -> Result<(), Failure>;
+    async fn reset_password(
+        &self,
+        req: &Parts,
+        uuid: String,
+        password: String,
+    ) -> Result<(), Failure>;
+    async fn delete_user(&self, req: &Parts, uuid: String) -> Result<(), Failure>;
+    async fn audit(&self, req: &Parts, limit: u64, offset: u64) -> Result<AuditPage, Failure>;
     /// The `Set-Cookie` value for a session token (empty clears it).
     fn session_cookie(&self, token: &str) -> String;
 }

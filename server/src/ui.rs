@@ -10,6 +10,7 @@ use decnet_common::dto::{
     AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow,
     LoginResponse, Me, MutationRecord, PlanPreview,
 };
+use decnet_common::dto::{AuditPage, ConfigResponse, Role, UserDto};
 use http::request::Parts;
 
 use crate::auth::{session_cookie, token_from_headers, Need, Principal};
@@ -169,6 +170,91 @@ impl Backend for UiBackend {
     async fn mutations(&self, req: &Parts, name: String) -> Result<Vec<MutationRecord>, Failure> {
         self.principal(req, Need::Viewer).await?;
         self.0.mutator.history(&name, 50).await.map_err(failure)
+    }
+
+    async fn config(&self, req: &Parts) -> Result<ConfigResponse, Failure> {
+        let p = self.principal(req, Need::Viewer).await?;
+        let db = &self.0.db;
+        let users = if p.role == Role::Admin {
+            Some(self.0.auth.list_users().await.map_err(failure)?)
+        } else {
+            None
+        };
+        Ok(ConfigResponse {
+            role: p.role,
+            deployment_limit: crate::settings::deployment_limit(db)
+                .await
+                .map_err(failure)?,
+            global_mutation_interval: crate::settings::global_mutation_interval(db)
+                .await
+                .map_err(failure)?,
+            users,
+        })
+    }
+
+    async fn set_deployment_limit(&self, req: &Parts, limit: u32) -> Result<(), Failure> {
+        self.principal(req, Need::Admin).await?;
+        crate::settings::set_deployment_limit(&self.0.db, limit)
+            .await
+            .map_err(failure)
+    }
+
+    async fn set_global_interval(&self, req: &Parts, interval: String) -> Result<(), Failure> {
+        self.principal(req, Need::Admin).await?;
+        crate::settings::set_global_mutation_interval(&self.0.db, &interval)
+            .await
+            .map_err(failure)
+    }
+
+    async fn create_user(
+        &self,
+        req: &Parts,
+        username: String,
+        password: String,
+        role: Role,
+    ) -> Result<UserDto, Failure> {
+        self.principal(req, Need::Admin).await?;
+        self.0
+            .auth
+            .create_user(&username, &password, role)
+            .await
+            .map_err(failure)
+    }
+
+    async fn set_role(&self, req: &Parts, uuid: String, role: Role) -> Result<(), Failure> {
+        let p = self.principal(req, Need::Admin).await?;
+        self.0.auth.set_role(&p, &uuid, role).await.map_err(failure)
+    }
+
+    async fn reset_password(
+        &self,
+        req: &Parts,
+        uuid: String,
+        password: String,
+    ) -> Result<(), Failure> {
+        self.principal(req, Need::Admin).await?;
+        self.0
+            .auth
+            .reset_password(&uuid, &password)
+            .await
+            .map_err(failure)
+    }
+
+    async fn delete_user(&self, req: &Parts, uuid: String) -> Result<(), Failure> {
+        let p = self.principal(req, Need::Admin).await?;
+        self.0.auth.delete_user(&p, &uuid).await.map_err(failure)
+    }
+
+    async fn audit(&self, req: &Parts, limit: u64, offset: u64) -> Result<AuditPage, Failure> {
+        self.principal(req, Need::Admin).await?;
+        let limit = limit.clamp(1, 500);
+        let (items, total) = self.0.audit.list(limit, offset).await.map_err(failure)?;
+        Ok(AuditPage {
+            items,
+            total,
+            limit,
+            offset,
+        })
     }
 
     fn session_cookie(&self, token: &str) -> String {

@@ -1,5 +1,6 @@
 //! Server functions, grouped by domain.
 
+pub mod admin;
 pub mod auth;
 pub mod fleet;
 

@@ -9,5 +9,6 @@ mod harness;
 #[allow(dead_code)]
 mod helpers;
 
+mod admin;
 mod deploy;
 mod foundation;
