@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what decnet needs and is missing. Idempotent: a second run changes nothing.
-#   scripts/setup.sh run   -> what `make run` needs (Rust targets)
-#   scripts/setup.sh test  -> plus Docker, Chromium and chromedriver, and a running dockerd
+#   scripts/setup.sh run   -> what `make run` needs: Rust targets, wasm-opt, Docker (started)
+#   scripts/setup.sh test  -> the same, plus Chromium and chromedriver for the browser tests
 set -euo pipefail
 mode="${1:-run}"
 
@@ -28,24 +28,29 @@ if [ ! -x .tools/node_modules/.bin/wasm-opt ]; then
   fi
 fi
 
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+# Docker runs the deckies (both modes); Chromium drives the browser tests (test mode).
+have dockerd || need_apt+=(docker.io)
 if [ "$mode" = test ]; then
-  have dockerd || need_apt+=(docker.io)
   have chromium || need_apt+=(chromium)
   have chromedriver || need_apt+=(chromium-driver)
-  if [ ${#need_apt[@]} -gt 0 ]; then
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    echo "setup: installing ${need_apt[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null; }; then
+    [ "$mode" = test ] && { echo "setup: could not install ${need_apt[*]}" >&2; exit 1; }
+    echo "setup: could not install ${need_apt[*]}; deploys need Docker" >&2
   fi
+fi
+if have dockerd && ! docker version >/dev/null 2>&1; then
+  echo "setup: starting dockerd"
+  $SUDO sh -c 'setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &'
+  for _ in $(seq 1 60); do
+    docker version >/dev/null 2>&1 && break
+    sleep 0.5
+  done
   if ! docker version >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    echo "setup: starting dockerd"
-    $SUDO sh -c 'setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &'
-    for _ in $(seq 1 60); do
-      docker version >/dev/null 2>&1 && break
-      sleep 0.5
-    done
-    docker version >/dev/null 2>&1 || { echo "setup: dockerd did not come up; see /var/log/dockerd.log" >&2; exit 1; }
+    [ "$mode" = test ] && { echo "setup: dockerd did not come up; see /var/log/dockerd.log" >&2; exit 1; }
+    echo "setup: dockerd did not come up; deploys will fail until it does" >&2
   fi
 fi
