@@ -4,12 +4,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_auth;
 mod m20261129_000002_fleet;
+mod m20261129_000003_capture;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_auth::Migration), Box::new(m20261129_000002_fleet::Migration)]
+        vec![
+            Box::new(m20261129_000001_auth::Migration),
+            Box::new(m20261129_000002_fleet::Migration),
+            Box::new(m20261129_000003_capture::Migration),
+        ]
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod bus;
+pub mod captured;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod entities;
 pub mod error;
 pub mod fleet;
 pub mod health;
+pub mod ingest;
 pub mod lifecycle;
 pub mod runner;
 pub mod settings;

@@ -17,6 +17,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{anyhow_lite, load_or_create_secret, AuthService};
 use crate::bus::Bus;
+use crate::captured::CapturedService;
 use crate::config::ServeConfig;
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
@@ -36,7 +37,7 @@ pub struct Server {
 }
 
 /// Data dir, database (migrated), secret, bootstrap admin, the Docker engine, runner
-/// (recovered, watched), routes, listener.
+/// (recovered, watched), ingest of the decoys' logs, routes, listener.
 pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
     let decoy = cfg.decoy_binary.clone().unwrap_or_else(crate::engine::image::default_decoy_path);
     let mut docker = None;
@@ -49,6 +50,8 @@ pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
     .await?;
     let docker = docker.ok_or("engine not built")?;
     let runner = server.state.core.fleet.runner().clone();
+    let core = &server.state.core;
+    crate::ingest::spawn(docker.clone(), core.db.clone(), core.bus.clone());
     tokio::spawn(crate::watch::base_restarts(docker, runner.clone()));
     tokio::spawn(async move {
         match runner.remove_orphans().await {
@@ -91,7 +94,16 @@ async fn build_with(
     }
     runner.spawn_watchdog();
     let fleet = FleetService::new(db.clone(), runner);
-    let core = Arc::new(Core { db, auth, fleet, bus, cookie_secure: cfg.cookie_secure, docker_host: cfg.docker_host.clone() });
+    let captured = CapturedService::new(db.clone());
+    let core = Arc::new(Core {
+        db,
+        auth,
+        fleet,
+        bus,
+        captured,
+        cookie_secure: cfg.cookie_secure,
+        docker_host: cfg.docker_host.clone(),
+    });
 
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;

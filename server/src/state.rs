@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::AuthService;
 use crate::bus::Bus;
+use crate::captured::CapturedService;
 use crate::fleet::FleetService;
 
 pub struct Core {
@@ -15,6 +16,7 @@ pub struct Core {
     pub auth: AuthService,
     pub fleet: FleetService,
     pub bus: Bus,
+    pub captured: CapturedService,
     pub cookie_secure: bool,
     pub docker_host: String,
 }

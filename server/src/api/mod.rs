@@ -2,6 +2,7 @@
 //! call the service, shape the response.
 
 mod auth_routes;
+mod captured_routes;
 mod catalogue_routes;
 mod config_routes;
 mod deckies_routes;
@@ -36,5 +37,9 @@ pub fn router() -> Router<AppState> {
         .route("/config/users/{uuid}/role", put(config_routes::set_role))
         .route("/config/users/{uuid}/reset-password", put(config_routes::reset_password))
         .route("/config/users/{uuid}", delete(config_routes::delete_user))
+        .route("/logs", get(captured_routes::logs))
+        .route("/credentials", get(captured_routes::credentials))
+        .route("/attackers", get(captured_routes::attackers))
+        .route("/bounties", get(captured_routes::bounties))
         .fallback(extract::not_found)
 }

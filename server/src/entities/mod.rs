@@ -1,7 +1,12 @@
 //! SeaORM entities, one module per table (the schema itself lives in `migrations`).
 
+pub mod attacker;
+pub mod bounty;
+pub mod credential;
 pub mod decky;
+pub mod ingest_cursor;
 pub mod lifecycle;
+pub mod log;
 pub mod revoked_token;
 pub mod setting;
 pub mod user;
