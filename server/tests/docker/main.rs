@@ -6,5 +6,6 @@
 mod helpers;
 mod support;
 
+mod capture;
 mod deploy;
 mod resilience;
