@@ -407,3 +407,173 @@ pub struct AuditPage {
     pub limit: u64,
     pub offset: u64,
 }
+
+// ---- captured data (ingest) ----
+
+/// What a decoy reported; `raw` marks a line that was not a valid event (kept verbatim).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureEventKind {
+    Connect,
+    Auth,
+    Command,
+    Request,
+    Disconnect,
+    Raw,
+}
+
+impl CaptureEventKind {
+    pub const ALL: [CaptureEventKind; 6] = [
+        Self::Connect,
+        Self::Auth,
+        Self::Command,
+        Self::Request,
+        Self::Disconnect,
+        Self::Raw,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Auth => "auth",
+            Self::Command => "command",
+            Self::Request => "request",
+            Self::Disconnect => "disconnect",
+            Self::Raw => "raw",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// What a bounty holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BountyKind {
+    /// A command line typed at a service (FTP, SMTP, Redis, IMAP, ...).
+    Command,
+    /// Data the attacker handed over to be kept (an SMTP message).
+    Upload,
+    /// The body of an HTTP request.
+    RequestBody,
+    /// Protocol bytes that did not parse, or a command too long for its field.
+    Payload,
+}
+
+impl BountyKind {
+    pub const ALL: [BountyKind; 4] = [
+        Self::Command,
+        Self::Upload,
+        Self::RequestBody,
+        Self::Payload,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::Upload => "upload",
+            Self::RequestBody => "request_body",
+            Self::Payload => "payload",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One row of `GET /logs`; timestamps are RFC 3339 UTC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogDto {
+    pub id: i64,
+    pub container_id: String,
+    /// Which run of the container's process; `seq` restarts with each.
+    pub boot: i32,
+    /// The decoy's per-process sequence number; `null` on raw rows.
+    pub seq: Option<i64>,
+    pub decky: String,
+    pub service: String,
+    pub event: CaptureEventKind,
+    pub src_ip: Option<String>,
+    pub src_port: Option<u16>,
+    pub ts: String,
+    /// The event's own fields (username, path, command, payload, ...).
+    pub fields: serde_json::Value,
+    /// The line as received, when it was not a valid event.
+    pub raw: Option<String>,
+    pub received_at: String,
+}
+
+/// One row of `GET /credentials`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CredentialDto {
+    pub id: i64,
+    pub log_id: i64,
+    pub decky: String,
+    pub service: String,
+    pub src_ip: String,
+    pub username: String,
+    /// `""` when the protocol carries no cleartext password; the material is in `extra`.
+    pub password: String,
+    pub method: Option<String>,
+    pub extra: serde_json::Value,
+    pub ts: String,
+}
+
+/// One row of `GET /attackers`: everything one source address did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttackerDto {
+    pub src_ip: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub event_count: i64,
+    pub auth_count: i64,
+    pub deckies: Vec<String>,
+    pub services: Vec<String>,
+}
+
+/// One row of `GET /bounties`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BountyDto {
+    pub id: i64,
+    pub log_id: i64,
+    pub decky: String,
+    pub service: String,
+    pub src_ip: String,
+    pub kind: BountyKind,
+    pub content: String,
+    pub ts: String,
+}
+
+/// A page of captured data, newest first. Pass `next_cursor` back as `cursor` for the next
+/// page (stable while rows arrive), or use `offset`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapturedPage<T> {
+    pub items: Vec<T>,
+    /// Rows matching the filters (all pages).
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Rows per captured-data table: what a purge would delete, or did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedCounts {
+    pub logs: u64,
+    pub bounties: u64,
+    pub credentials: u64,
+    pub attackers: u64,
+}
+
+/// Published on `decky.<name>.capture` after each stored batch: what it added for that decky.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureBatchEvent {
+    pub events: u64,
+    pub raw: u64,
+    pub credentials: u64,
+    pub bounties: u64,
+}

@@ -18,6 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::audit::AuditLog;
 use crate::auth::{anyhow_lite, load_or_create_secret, AuthService};
 use crate::bus::Bus;
+use crate::captured::CapturedService;
 use crate::config::ServeConfig;
 use crate::engine::docker::DockerEngine;
 use crate::engine::Engine;
@@ -38,7 +39,7 @@ pub struct Server {
 }
 
 /// Data dir, database (migrated), secret, bootstrap admin, the Docker engine, runner
-/// (recovered, watched), routes, listener.
+/// (recovered, watched), ingest of the decoys' logs, routes, listener.
 pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
     let decoy = cfg
         .decoy_binary
@@ -54,6 +55,8 @@ pub async fn build(cfg: ServeConfig) -> anyhow_lite::Result<Server> {
     .await?;
     let docker = docker.ok_or("engine not built")?;
     let runner = server.state.core.fleet.runner().clone();
+    let core = &server.state.core;
+    crate::ingest::spawn(docker.clone(), core.db.clone(), core.bus.clone());
     tokio::spawn(crate::watch::base_restarts(docker, runner.clone()));
     tokio::spawn(async move {
         match runner.remove_orphans().await {
@@ -111,6 +114,7 @@ async fn build_with(
     let mutator = Arc::new(Mutator::new(db.clone(), runner.clone(), bus.clone()));
     tokio::spawn(mutator.clone().run_scheduler());
     let fleet = FleetService::new(db.clone(), runner);
+    let captured = CapturedService::new(db.clone());
     let core = Arc::new(Core {
         db,
         auth,
@@ -118,6 +122,7 @@ async fn build_with(
         fleet,
         mutator,
         bus,
+        captured,
         cookie_secure: cfg.cookie_secure,
         docker_host: cfg.docker_host.clone(),
     });

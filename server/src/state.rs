@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::audit::AuditLog;
 use crate::auth::AuthService;
 use crate::bus::Bus;
+use crate::captured::CapturedService;
 use crate::fleet::FleetService;
 use crate::mutation::Mutator;
 
@@ -19,6 +20,7 @@ pub struct Core {
     pub fleet: FleetService,
     pub mutator: Arc<Mutator>,
     pub bus: Bus,
+    pub captured: CapturedService,
     pub cookie_secure: bool,
     pub docker_host: String,
 }

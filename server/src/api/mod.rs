@@ -3,6 +3,7 @@
 
 mod audit_routes;
 mod auth_routes;
+mod captured_routes;
 mod catalogue_routes;
 mod config_routes;
 mod deckies_routes;
@@ -56,5 +57,9 @@ pub fn router() -> Router<AppState> {
             put(config_routes::reset_password),
         )
         .route("/config/users/{uuid}", delete(config_routes::delete_user))
+        .route("/logs", get(captured_routes::logs))
+        .route("/credentials", get(captured_routes::credentials))
+        .route("/attackers", get(captured_routes::attackers))
+        .route("/bounties", get(captured_routes::bounties))
         .fallback(extract::not_found)
 }

@@ -6,6 +6,7 @@
 mod helpers;
 mod support;
 
+mod capture;
 mod deploy;
 mod mutate;
 mod resilience;

@@ -14,7 +14,7 @@ use crate::support::{
     cleanup_host, containers_of, decoy_binary, docker, ids_of, spawn_real, Cleanup, SETTLE,
 };
 
-struct Proc(Child);
+pub(crate) struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ impl Drop for Proc {
 }
 
 /// `decnet serve` as a real process on a random port; returns it and its API base.
-fn start_decnet(data_dir: &Path) -> (Proc, String) {
+pub(crate) fn start_decnet(data_dir: &Path) -> (Proc, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_decnet"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .arg("--data-dir")
@@ -49,7 +49,7 @@ fn start_decnet(data_dir: &Path) -> (Proc, String) {
     (Proc(child), format!("{url}/api/v1"))
 }
 
-async fn token(http: &reqwest::Client, api: &str, password: &str) -> String {
+pub(crate) async fn token(http: &reqwest::Client, api: &str, password: &str) -> String {
     let r: Value = http
         .post(format!("{api}/auth/login"))
         .json(&json!({"username": "admin", "password": password}))
