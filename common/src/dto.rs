@@ -577,3 +577,10 @@ pub struct CaptureBatchEvent {
     pub credentials: u64,
     pub bounties: u64,
 }
+
+/// Answer of the purge endpoints: what was (or, for a preview, would be) deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeResponse {
+    pub message: String,
+    pub deleted: CapturedCounts,
+}

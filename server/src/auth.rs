@@ -345,6 +345,22 @@ impl AuthService {
         Ok(p)
     }
 
+    /// Re-entered password for a destructive action (purge): 401 when wrong.
+    pub async fn confirm_password(&self, p: &Principal, password: &str) -> ApiResult<()> {
+        let u = user::Entity::find_by_id(p.uuid.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if verify_password(password.to_owned(), u.password_hash).await {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Password is incorrect",
+            ))
+        }
+    }
+
     pub async fn logout(&self, p: &Principal) -> ApiResult<()> {
         self.revoke(p).await
     }

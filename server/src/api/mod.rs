@@ -8,6 +8,7 @@ mod catalogue_routes;
 mod config_routes;
 mod deckies_routes;
 pub mod extract;
+mod purge_routes;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -38,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .route("/deckies/{name}/mutations", get(deckies_routes::mutations))
         .route("/stream", get(deckies_routes::stream))
         .route("/audit", get(audit_routes::list))
+        .route("/config/reinit", delete(purge_routes::reinit))
+        .route("/purge/preview", post(purge_routes::preview))
+        .route("/purge", post(purge_routes::purge))
         .route("/config", get(config_routes::get_config))
         .route(
             "/config/deployment-limit",

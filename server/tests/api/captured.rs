@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{expect, spawn_app, TestApp};
 
 /// The app's own database, opened a second time.
-async fn db_of(app: &TestApp) -> DatabaseConnection {
+pub async fn db_of(app: &TestApp) -> DatabaseConnection {
     let url = format!(
         "sqlite://{}?mode=rwc",
         app.data_dir.path().join("decnet.db").display()
@@ -19,7 +19,7 @@ async fn db_of(app: &TestApp) -> DatabaseConnection {
 }
 
 /// A decoy line as the decoy writes it.
-fn line(
+pub fn line(
     seq: u64,
     ms: u64,
     decky: &str,
@@ -51,7 +51,7 @@ fn frame(n: u64, body: &str) -> Vec<u8> {
 }
 
 /// Feeds `lines` of one container through the ingester's path and stores them.
-async fn ingest(
+pub async fn ingest(
     db: &DatabaseConnection,
     container: &str,
     decky: &str,

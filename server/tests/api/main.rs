@@ -7,3 +7,4 @@ mod deploy;
 mod fake_engine;
 mod helpers;
 mod mutate;
+mod purge;
