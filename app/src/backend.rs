@@ -7,7 +7,10 @@ use decnet_common::dto::{
     AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow,
     LoginResponse, Me, MutationRecord, PlanPreview,
 };
+use decnet_common::dto::{AttackerDto, CapturedPage, CredentialDto, LogDto, PurgeResponse};
 use decnet_common::dto::{AuditPage, ConfigResponse, Role, UserDto};
+
+pub use crate::backend_types::PurgeScopeArgs;
 use http::request::Parts;
 
 /// A failed call: the HTTP status the REST API would answer and its `detail`.
@@ -75,6 +78,30 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<(), Failure>;
     async fn delete_user(&self, req: &Parts, uuid: String) -> Result<(), Failure>;
     async fn audit(&self, req: &Parts, limit: u64, offset: u64) -> Result<AuditPage, Failure>;
+    /// Captured data; `query` is the REST query string (`decky=...&limit=...`).
+    async fn logs(&self, req: &Parts, query: String) -> Result<CapturedPage<LogDto>, Failure>;
+    async fn credentials(
+        &self,
+        req: &Parts,
+        query: String,
+    ) -> Result<CapturedPage<CredentialDto>, Failure>;
+    async fn attackers(
+        &self,
+        req: &Parts,
+        query: String,
+    ) -> Result<CapturedPage<AttackerDto>, Failure>;
+    /// `scope`: `all`, `older_than` (with `days`) or `decky` (with `decky`).
+    async fn purge_preview(
+        &self,
+        req: &Parts,
+        scope: PurgeScopeArgs,
+    ) -> Result<PurgeResponse, Failure>;
+    async fn purge(
+        &self,
+        req: &Parts,
+        scope: PurgeScopeArgs,
+        password: String,
+    ) -> Result<PurgeResponse, Failure>;
     /// The `Set-Cookie` value for a session token (empty clears it).
     fn session_cookie(&self, token: &str) -> String;
 }

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "ssr")]
 pub mod backend;
+pub mod backend_types;
 pub mod components;
 pub mod pages;
 pub mod serverfns;

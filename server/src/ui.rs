@@ -4,12 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::captured::{parse_query, Table};
+use crate::purge::PurgeScope;
+use app::backend::PurgeScopeArgs;
 use app::backend::{Backend, Failure};
 use axum::extract::ConnectInfo;
 use decnet_common::dto::{
     AcceptedResponse, ChangePasswordResponse, DeckyDto, DeployResponse, LifecycleRow,
     LoginResponse, Me, MutationRecord, PlanPreview,
 };
+use decnet_common::dto::{AttackerDto, CapturedPage, CredentialDto, LogDto, PurgeResponse};
 use decnet_common::dto::{AuditPage, ConfigResponse, Role, UserDto};
 use http::request::Parts;
 
@@ -257,7 +261,103 @@ impl Backend for UiBackend {
         })
     }
 
+    async fn logs(&self, req: &Parts, query: String) -> Result<CapturedPage<LogDto>, Failure> {
+        self.principal(req, Need::Viewer).await?;
+        let (f, p) = parse_query(Table::Logs, Some(&query)).map_err(failure)?;
+        self.0
+            .captured
+            .logs(&f, &p)
+            .await
+            .map_err(|e| failure(e.into()))
+    }
+
+    async fn credentials(
+        &self,
+        req: &Parts,
+        query: String,
+    ) -> Result<CapturedPage<CredentialDto>, Failure> {
+        self.principal(req, Need::Viewer).await?;
+        let (f, p) = parse_query(Table::Credentials, Some(&query)).map_err(failure)?;
+        self.0
+            .captured
+            .credentials(&f, &p)
+            .await
+            .map_err(|e| failure(e.into()))
+    }
+
+    async fn attackers(
+        &self,
+        req: &Parts,
+        query: String,
+    ) -> Result<CapturedPage<AttackerDto>, Failure> {
+        self.principal(req, Need::Viewer).await?;
+        let (f, p) = parse_query(Table::Attackers, Some(&query)).map_err(failure)?;
+        self.0
+            .captured
+            .attackers(&f, &p)
+            .await
+            .map_err(|e| failure(e.into()))
+    }
+
+    async fn purge_preview(
+        &self,
+        req: &Parts,
+        scope: PurgeScopeArgs,
+    ) -> Result<PurgeResponse, Failure> {
+        self.principal(req, Need::Admin).await?;
+        let scope = purge_scope(scope)?;
+        let deleted = crate::purge::preview(&self.0.db, &scope)
+            .await
+            .map_err(|e| failure(e.into()))?;
+        Ok(PurgeResponse {
+            message: "Preview".into(),
+            deleted,
+        })
+    }
+
+    async fn purge(
+        &self,
+        req: &Parts,
+        scope: PurgeScopeArgs,
+        password: String,
+    ) -> Result<PurgeResponse, Failure> {
+        let p = self.principal(req, Need::Admin).await?;
+        let scope = purge_scope(scope)?;
+        self.0
+            .auth
+            .confirm_password(&p, &password)
+            .await
+            .map_err(failure)?;
+        let deleted = crate::purge::purge(&self.0.db, &scope)
+            .await
+            .map_err(|e| failure(e.into()))?;
+        Ok(PurgeResponse {
+            message: "Data purged".into(),
+            deleted,
+        })
+    }
+
     fn session_cookie(&self, token: &str) -> String {
         session_cookie(token, self.0.cookie_secure)
+    }
+}
+
+fn purge_scope(a: PurgeScopeArgs) -> Result<PurgeScope, Failure> {
+    let bad = |m: &str| Failure {
+        status: 422,
+        detail: m.to_owned(),
+    };
+    match a.scope.as_str() {
+        "all" => Ok(PurgeScope::All),
+        "older_than" => Ok(PurgeScope::OlderThan {
+            days: a.days.ok_or_else(|| bad("days is required"))?,
+        }),
+        "decky" => {
+            let d = a.decky.unwrap_or_default();
+            let name =
+                decnet_common::name::DeckyName::parse(&d).map_err(|e| bad(&e.to_string()))?;
+            Ok(PurgeScope::Decky { decky: name })
+        }
+        _ => Err(bad("scope must be all, older_than or decky")),
     }
 }

@@ -4,12 +4,14 @@
 use decnet_common::dto::{Role, UserDto};
 use leptos::prelude::*;
 
+use crate::backend_types::PurgeScopeArgs;
 use crate::components::layout::use_me;
 use crate::pages::fleet_page::short_time;
 use crate::serverfns::admin::{
     audit_trail, create_user, delete_user, get_config, reset_user_password, set_deployment_limit,
     set_global_interval, set_user_role,
 };
+use crate::serverfns::captured::{purge_data, purge_preview};
 use crate::serverfns::error_text;
 
 #[component]
@@ -55,6 +57,7 @@ pub fn AdminPage() -> impl IntoView {
                     })
                 }}
             </Transition>
+            <PurgePanel audit />
             <h2>"Audit trail"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -205,5 +208,102 @@ where
             </select>
             <button id="create-user" on:click=move |_| { create.dispatch((new_name.get_untracked(), new_pw.get_untracked(), new_role.get_untracked())); }>"Create"</button>
         </fieldset>
+    }
+}
+
+/// Purge captured data: choose a scope, preview the counts, type PURGE and the password.
+#[component]
+fn PurgePanel(
+    audit: Resource<Result<decnet_common::dto::AuditPage, ServerFnError>>,
+) -> impl IntoView {
+    let scope = RwSignal::new("all".to_owned());
+    let days = RwSignal::new("30".to_owned());
+    let decky = RwSignal::new(String::new());
+    let confirm = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let preview: RwSignal<Option<decnet_common::dto::CapturedCounts>> = RwSignal::new(None);
+    let result: RwSignal<Option<Result<decnet_common::dto::CapturedCounts, String>>> =
+        RwSignal::new(None);
+    let args = move || PurgeScopeArgs {
+        scope: scope.get_untracked(),
+        days: days.get_untracked().trim().parse().ok(),
+        decky: Some(decky.get_untracked().trim().to_owned()).filter(|d| !d.is_empty()),
+    };
+    let do_preview = Action::new_local(move |a: &PurgeScopeArgs| {
+        let a = a.clone();
+        async move {
+            match purge_preview(a).await {
+                Ok(r) => {
+                    preview.set(Some(r.deleted));
+                    result.set(None);
+                }
+                Err(e) => result.set(Some(Err(error_text(&e)))),
+            }
+        }
+    });
+    let do_purge = Action::new_local(move |(a, pw): &(PurgeScopeArgs, String)| {
+        let (a, pw) = (a.clone(), pw.clone());
+        async move {
+            match purge_data(a, pw).await {
+                Ok(r) => result.set(Some(Ok(r.deleted))),
+                Err(e) => result.set(Some(Err(error_text(&e)))),
+            }
+            confirm.set(String::new());
+            password.set(String::new());
+            audit.refetch();
+        }
+    });
+    let counts = |c: decnet_common::dto::CapturedCounts| {
+        format!(
+            "{} logs, {} credentials, {} bounties, {} attackers",
+            c.logs, c.credentials, c.bounties, c.attackers
+        )
+    };
+    view! {
+        <h2>"Purge captured data"</h2>
+        <div class="purge" id="purge">
+            <div class="row">
+                <div class="field">
+                    <label for="purge-scope">"Scope"</label>
+                    <select id="purge-scope" on:change=move |ev| { scope.set(event_target_value(&ev)); preview.set(None); }>
+                        <option value="all">"Everything"</option>
+                        <option value="older_than">"Older than N days"</option>
+                        <option value="decky">"One decky"</option>
+                    </select>
+                </div>
+                {move || (scope.get() == "older_than").then(|| view! {
+                    <div class="field"><label for="purge-days">"Days"</label>
+                    <input id="purge-days" type="number" min="0" prop:value=move || days.get() on:input=move |ev| days.set(event_target_value(&ev)) /></div>
+                })}
+                {move || (scope.get() == "decky").then(|| view! {
+                    <div class="field"><label for="purge-decky">"Decky"</label>
+                    <input id="purge-decky" type="text" prop:value=move || decky.get() on:input=move |ev| decky.set(event_target_value(&ev)) /></div>
+                })}
+            </div>
+            <button id="purge-preview" on:click=move |_| { do_preview.dispatch(args()); }>"Preview"</button>
+            {move || preview.get().map(|c| view! { <p id="purge-counts">{format!("Will delete: {}", counts(c))}</p> })}
+            <div class="row">
+                <div class="field">
+                    <label for="purge-confirm">"Type PURGE to confirm"</label>
+                    <input id="purge-confirm" type="text" autocomplete="off" prop:value=move || confirm.get() on:input=move |ev| confirm.set(event_target_value(&ev)) />
+                </div>
+                <div class="field">
+                    <label for="purge-password">"Your password"</label>
+                    <input id="purge-password" type="password" autocomplete="current-password" prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev)) />
+                </div>
+            </div>
+            <button
+                id="purge-run"
+                class="danger"
+                disabled=move || preview.get().is_none() || confirm.get() != "PURGE" || password.get().is_empty()
+                on:click=move |_| { do_purge.dispatch((args(), password.get_untracked())); }
+            >
+                "Purge"
+            </button>
+            {move || result.get().map(|r| match r {
+                Ok(c) => view! { <p class="ok-line" id="purge-result" role="status">{format!("Purged: {}", counts(c))}</p> }.into_any(),
+                Err(e) => view! { <p class="error" id="purge-result" role="alert">{e}</p> }.into_any(),
+            })}
+        </div>
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod captured;
 pub mod fleet;
 
 #[cfg(feature = "ssr")]

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::captured::{db_of, ingest, line};
+use crate::capture_seed::{db_of, ingest, line};
 use crate::helpers::{expect, spawn_app, TestApp};
 
 /// Two deckies' worth of captured data: pa (2 auths from one IP), pb (a command from another).
