@@ -1,6 +1,9 @@
 //! Browser tests: real headless Chromium (through chromedriver) against the real server,
 //! with the real WASM bundle from `target/site` (built by `cargo run -p xtask -- site`).
 
+#[path = "../api/capture_seed.rs"]
+#[allow(dead_code)]
+mod capture_seed;
 #[path = "../api/fake_engine.rs"]
 #[allow(dead_code)]
 mod fake_engine;
