@@ -1,8 +1,9 @@
 //! One container's log stream -> [`Entry`]s, and the [`Cursor`] that says how far it got.
 //!
 //! The follower hands every Docker frame to a [`ContainerFeed`]; tests and the benchmark
-//! hand it synthetic lines. It reassembles lines Docker split (at 16 KiB), skips lines an
-//! attach re-delivers (Docker's `since` has one-second granularity), and numbers the
+//! hand it synthetic lines. It reassembles lines Docker split (at 16 KiB), skips lines
+//! delivered again (Docker's `since` has one-second granularity, and a follow across a log
+//! rotation can repeat lines), and numbers the
 //! container's process runs (`boot`): a decoy restarted in the same container starts its
 //! `seq` at 1 again, and `(container, boot, seq)` stays unique.
 
@@ -62,8 +63,6 @@ pub struct Entry {
 pub struct ContainerFeed {
     target: Target,
     cursor: Cursor,
-    /// Lines at or before this Docker timestamp were taken before the current attach.
-    resume_after: i64,
     /// A line Docker split, so far (at most [`MAX_LINE`] bytes).
     partial: Vec<u8>,
     partial_truncated: bool,
@@ -74,7 +73,6 @@ impl ContainerFeed {
         ContainerFeed {
             target,
             cursor,
-            resume_after: cursor.last_log_ts,
             partial: Vec::new(),
             partial_truncated: false,
         }
@@ -93,10 +91,9 @@ impl ContainerFeed {
         i32::try_from(self.cursor.last_log_ts.div_euclid(1_000_000_000)).unwrap_or(0)
     }
 
-    /// Call before each (re)attach: what the stream re-delivers up to the cursor is skipped,
-    /// and a half-received line will arrive again in full.
+    /// Call before each (re)attach: a half-received line will arrive again in full (what
+    /// the stream re-delivers up to the cursor is skipped anyway).
     pub fn reattach(&mut self) {
-        self.resume_after = self.cursor.last_log_ts;
         self.partial.clear();
         self.partial_truncated = false;
     }
@@ -107,11 +104,7 @@ impl ContainerFeed {
             Some(split) => split,
             None => {
                 // Cannot happen with timestamps=true; keep the bytes rather than lose them.
-                let ts = self
-                    .cursor
-                    .last_log_ts
-                    .max(self.resume_after)
-                    .saturating_add(1);
+                let ts = self.cursor.last_log_ts.saturating_add(1);
                 self.partial.clear();
                 self.partial_truncated = false;
                 return self.take(
@@ -174,17 +167,27 @@ impl ContainerFeed {
     }
 
     fn take(&mut self, log_ts: i64, record: Record) -> Option<Entry> {
-        if log_ts <= self.resume_after {
+        let last = self.cursor.last_log_ts;
+        // Docker's timestamps only grow within a container's log: an older line is one
+        // delivered again (an attach's `since` second, or Docker re-reading a rotated file).
+        if log_ts < last {
             return None;
         }
-        if let Record::Event(ev) = &record {
-            // A decoy's seq only grows; a smaller one is a new process in the same container.
-            if ev.seq <= self.cursor.last_seq {
-                self.cursor.boot = self.cursor.boot.saturating_add(1);
+        match &record {
+            // The same instant: a second line only if the decoy numbered it after the last.
+            Record::Event(ev) if log_ts == last && ev.seq <= self.cursor.last_seq => return None,
+            Record::Raw { .. } if log_ts == last => return None,
+            Record::Event(ev) => {
+                // A decoy's seq only grows; a smaller one later on is a new process in the
+                // same container (restarted by Docker).
+                if ev.seq <= self.cursor.last_seq {
+                    self.cursor.boot = self.cursor.boot.saturating_add(1);
+                }
+                self.cursor.last_seq = ev.seq;
             }
-            self.cursor.last_seq = ev.seq;
+            Record::Raw { .. } => {}
         }
-        self.cursor.last_log_ts = self.cursor.last_log_ts.max(log_ts);
+        self.cursor.last_log_ts = log_ts;
         Some(Entry {
             target: self.target.clone(),
             log_ts,
@@ -248,6 +251,20 @@ mod tests {
             f.since(),
             f.cursor().last_log_ts.div_euclid(1_000_000_000) as i32
         );
+    }
+
+    #[test]
+    fn lines_repeated_inside_one_stream_are_skipped() {
+        let mut f = feed();
+        let frames: Vec<Vec<u8>> = (1..=5).map(|s| frame(1, s as u32 * 10, &line(s))).collect();
+        let mut out: Vec<Entry> = frames[..4].iter().filter_map(|fr| f.frame(fr)).collect();
+        // Docker re-reads a rotated file: lines 2..4 again, then the stream goes on.
+        out.extend(frames[1..].iter().filter_map(|fr| f.frame(fr)));
+        assert_eq!(seqs(&out), [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]);
+        // A second line at the very same instant is kept when the decoy numbered it later.
+        out.extend(f.frame(&frame(1, 50, &line(6))));
+        out.extend(f.frame(&frame(1, 50, &line(6))));
+        assert_eq!(seqs(&out[5..]), [(0, 6)]);
     }
 
     #[test]

@@ -313,6 +313,82 @@ async fn a_service_container_restarted_by_docker_keeps_both_runs_of_events() {
     assert_eq!(count("before").await, 1);
 }
 
+/// `n` pipelined `GET`s on one fresh Redis connection; returns how many were answered.
+async fn pipelined_gets(ip: &str, tag: &str, n: usize) -> usize {
+    let mut peer = Peer::connect(ip, 6379).await;
+    let mut buf = Vec::new();
+    for i in 0..n {
+        buf.extend_from_slice(&resp(&["GET", &format!("{tag}:{i}")]));
+    }
+    peer.send(&buf).await;
+    let mut answered = 0;
+    while answered < n {
+        peer.line().await;
+        answered += 1;
+    }
+    answered
+}
+
+#[tokio::test]
+async fn a_log_rotation_while_following_neither_loses_nor_duplicates() {
+    let app = spawn_real(None).await;
+    let admin = app.admin_token().await;
+    let ini = "[general]\nnet=10.232.4.0/24\ngw=10.232.4.1\n[cap-rot]\nservices=redis\n";
+    let ids = app.deploy_ok(&admin, ini, false).await;
+    let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
+    let host = rows[0]["host_uuid"].as_str().unwrap().to_owned();
+    let _cleanup = Cleanup(host.clone());
+    assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+    let ip = app.deckies(&admin).await[0]["ip"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // ~50 000 lines of ~300 bytes: past json-file's 10 MB rotation while ingest follows.
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let ip = ip.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sum = 0;
+            for conn in 0..14 {
+                // The decoy serves at most 1000 commands per connection.
+                sum += pipelined_gets(
+                    &ip,
+                    &format!("rotation-padding-{worker}-{conn}-{}", "x".repeat(40)),
+                    900,
+                )
+                .await;
+            }
+            sum
+        }));
+    }
+    let mut answered = 0;
+    for task in tasks {
+        answered += task.await.unwrap();
+    }
+    println!("{answered} commands answered in {:?}", t.elapsed());
+    let docker = docker().await;
+    let truth = emitted(&docker, &host).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (got, rows, raw) = loop {
+        let (got, rows, raw) = stored(app.data_dir.path()).await;
+        if rows >= truth.len() || Instant::now() > deadline {
+            break (got, rows, raw);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!("decoy emitted {} events; stored {rows} rows ({} distinct), {raw} raw, {:?} after the first command", truth.len(), got.len(), t.elapsed());
+    assert_eq!(
+        truth.len(),
+        answered + 2 * 56,
+        "one event per command, plus connect and disconnect"
+    );
+    assert_eq!(got, truth);
+    assert_eq!(rows, truth.len(), "duplicated rows");
+    assert_eq!(raw, 0);
+}
+
 /// Every valid event line a container's decoy wrote, by (container id, seq), from Docker.
 async fn emitted(docker: &bollard::Docker, host: &str) -> BTreeSet<(String, i64)> {
     let mut out = BTreeSet::new();
