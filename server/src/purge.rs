@@ -6,15 +6,16 @@
 use chrono::Utc;
 use decnet_common::dto::CapturedCounts;
 use decnet_common::name::DeckyName;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::entities::{attacker, bounty, credential, log};
 
-const BATCH: u64 = 5_000;
+const BATCH: u64 = 20_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "scope", rename_all = "snake_case", deny_unknown_fields)]
@@ -80,42 +81,54 @@ pub async fn preview(db: &DatabaseConnection, scope: &PurgeScope) -> Result<Capt
     })
 }
 
-macro_rules! batched_delete {
-    ($db:expr, $module:ident, $pk:ident, $ty:ty, $cond:expr) => {{
-        let mut total = 0u64;
-        loop {
-            let ids: Vec<$ty> = $module::Entity::find()
-                .select_only()
-                .column($module::Column::$pk)
-                .filter($cond.clone())
-                .limit(BATCH)
-                .into_tuple::<$ty>()
-                .all($db)
-                .await?;
-            if ids.is_empty() {
-                break;
-            }
-            let n = $module::Entity::delete_many()
-                .filter($module::Column::$pk.is_in(ids))
-                .exec($db)
-                .await?
-                .rows_affected;
-            total += n;
-            // Let the API and the runner in between batches.
-            tokio::task::yield_now().await;
+/// Deletes rows matching `cond` in batches of [`BATCH`], each one statement
+/// (`DELETE ... WHERE pk IN (SELECT pk ... LIMIT n)`) in its own implicit transaction.
+async fn batched_delete<E>(
+    db: &DatabaseConnection,
+    pk: E::Column,
+    cond: Condition,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+{
+    let mut total = 0u64;
+    loop {
+        let batch = Query::select()
+            .column(pk)
+            .from(E::default())
+            .cond_where(cond.clone())
+            .limit(BATCH)
+            .to_owned();
+        let stmt = Query::delete()
+            .from_table(E::default())
+            .and_where(Expr::col(pk).in_subquery(batch))
+            .to_owned();
+        let n = db.execute(&stmt).await?.rows_affected();
+        total += n;
+        if n < BATCH {
+            return Ok(total);
         }
-        total
-    }};
+        // Let the API and the runner in between batches.
+        tokio::task::yield_now().await;
+    }
 }
 
-/// Deletes `scope`'s captured data in batches and returns what each table lost.
+/// Deletes `scope`'s captured data and returns what each table lost. Everything goes with
+/// one unconditional delete per table (SQLite truncates); narrower scopes go in batches.
 pub async fn purge(db: &DatabaseConnection, scope: &PurgeScope) -> Result<CapturedCounts, DbErr> {
+    if *scope == PurgeScope::All {
+        return crate::captured::CapturedService::new(db.clone())
+            .purge_all()
+            .await;
+    }
     let c = conds(scope);
     // Dependants first: credentials and bounties point at log rows.
-    let credentials = batched_delete!(db, credential, Id, i64, c.credentials);
-    let bounties = batched_delete!(db, bounty, Id, i64, c.bounties);
-    let logs = batched_delete!(db, log, Id, i64, c.logs);
-    let attackers = batched_delete!(db, attacker, SrcIp, String, c.attackers);
+    let credentials =
+        batched_delete::<credential::Entity>(db, credential::Column::Id, c.credentials).await?;
+    let bounties = batched_delete::<bounty::Entity>(db, bounty::Column::Id, c.bounties).await?;
+    let logs = batched_delete::<log::Entity>(db, log::Column::Id, c.logs).await?;
+    let attackers =
+        batched_delete::<attacker::Entity>(db, attacker::Column::SrcIp, c.attackers).await?;
     Ok(CapturedCounts {
         logs,
         bounties,

@@ -24,6 +24,9 @@ pub fn DeckyPage() -> impl IntoView {
     });
     let history = Resource::new(name, decky_history);
     let mutations = Resource::new(name, decky_mutations);
+    let activity = Resource::new(name, |n| {
+        crate::serverfns::captured::captured_logs(format!("limit=20&decky={n}"))
+    });
     let admin = use_me().is_some_and(|m| m.role == decnet_common::dto::Role::Admin);
     #[cfg(feature = "hydrate")]
     {
@@ -37,6 +40,7 @@ pub fn DeckyPage() -> impl IntoView {
                 decky.refetch();
                 history.refetch();
                 mutations.refetch();
+                activity.refetch();
             }
         });
     }
@@ -51,6 +55,27 @@ pub fn DeckyPage() -> impl IntoView {
                             view! { <Identity d /> {editor} }.into_any()
                         }
                         Ok(None) => view! { <p class="muted">"This decky is not in the fleet."</p> }.into_any(),
+                        Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h2>"Recent activity"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match activity.await {
+                        Ok(p) if p.items.is_empty() => view! { <p class="muted">"Nothing captured on this decky yet."</p> }.into_any(),
+                        Ok(p) => view! {
+                            <table class="grid" id="activity">
+                                <thead><tr><th>"When"</th><th>"Service"</th><th>"Event"</th><th>"Source"</th><th>"Details"</th></tr></thead>
+                                <tbody>{p.items.into_iter().map(|l| {
+                                    let details = l.raw.clone().unwrap_or_else(|| l.fields.to_string());
+                                    view! {
+                                        <tr><td class="mono">{short_time(Some(&l.ts))}</td><td>{l.service}</td><td>{l.event.as_str()}</td>
+                                        <td class="mono">{l.src_ip.unwrap_or_default()}</td><td class="mono details">{details}</td></tr>
+                                    }
+                                }).collect_view()}</tbody>
+                            </table>
+                        }.into_any(),
                         Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
                     }
                 })}
