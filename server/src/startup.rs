@@ -95,15 +95,7 @@ async fn build_with(
     runner.spawn_watchdog();
     let fleet = FleetService::new(db.clone(), runner);
     let captured = CapturedService::new(db.clone());
-    let core = Arc::new(Core {
-        db,
-        auth,
-        fleet,
-        bus,
-        captured,
-        cookie_secure: cfg.cookie_secure,
-        docker_host: cfg.docker_host.clone(),
-    });
+    let core = Arc::new(Core { db, auth, fleet, bus, captured, cookie_secure: cfg.cookie_secure, docker_host: cfg.docker_host.clone() });
 
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
