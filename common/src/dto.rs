@@ -417,7 +417,12 @@ pub enum BountyKind {
 }
 
 impl BountyKind {
-    pub const ALL: [BountyKind; 4] = [Self::Command, Self::Upload, Self::RequestBody, Self::Payload];
+    pub const ALL: [BountyKind; 4] = [
+        Self::Command,
+        Self::Upload,
+        Self::RequestBody,
+        Self::Payload,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
