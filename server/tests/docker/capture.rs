@@ -256,7 +256,15 @@ async fn a_service_container_restarted_by_docker_keeps_both_runs_of_events() {
     let login = |user: &'static str| {
         let ip = ip.clone();
         async move {
-            let mut ftp = Peer::connect(&ip, 21).await;
+            // Right after a restart the service may not listen yet: try again later.
+            let Ok(s) = TcpStream::connect((ip.as_str(), 21)).await else {
+                return;
+            };
+            let (r, w) = s.into_split();
+            let mut ftp = Peer {
+                r: BufReader::new(r),
+                w,
+            };
             ftp.reply().await;
             ftp.cmd(&format!("USER {user}")).await;
             ftp.cmd("PASS x").await;
