@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use decnet_server::bus::Bus;
+use decnet_server::captured::{parse_query, CapturedService, Table};
 use decnet_server::ingest::{spawn_writer, ContainerFeed, Cursor, Entry, IngestStats, Target};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{json, Value};
@@ -226,6 +227,46 @@ async fn bench_store(per_container: u64, sources: Sources) {
         if ok { "yes" } else { "NO" }
     );
     assert!(ok, "ingest lost or invented rows");
+    if matches!(sources, Sources::Scanners) {
+        read_and_purge(&db).await;
+    }
+}
+
+/// What reading and purging cost on the table the store bench filled.
+async fn read_and_purge(db: &DatabaseConnection) {
+    let captured = CapturedService::new(db.clone());
+    let timed = |label: &'static str, query: &'static str| {
+        let captured = &captured;
+        async move {
+            let (filter, page) = parse_query(Table::Logs, Some(query)).expect("query");
+            let mut times = Vec::new();
+            let mut total = 0;
+            for _ in 0..5 {
+                let t = Instant::now();
+                total = captured.logs(&filter, &page).await.expect("logs").total;
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!(
+                "       GET /logs {label:<28} {:>8.2?} (median of 5; total {total})",
+                times[2]
+            );
+        }
+    };
+    timed("(first page of 100)", "").await;
+    timed("?decky=bench-03", "decky=bench-03").await;
+    timed("?src_ip=198.51.100.7", "src_ip=198.51.100.7").await;
+    timed("?service=ftp&offset=5000", "service=ftp&offset=5000").await;
+    let t = Instant::now();
+    let deleted = captured.purge_all().await.expect("purge");
+    println!(
+        "purge_all: {} logs, {} credentials, {} bounties, {} attackers deleted in {:.2?} (one transaction)",
+        deleted.logs,
+        deleted.credentials,
+        deleted.bounties,
+        deleted.attackers,
+        t.elapsed()
+    );
 }
 
 struct Proc(Child);

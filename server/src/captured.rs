@@ -127,11 +127,14 @@ pub fn parse_query(table: Table, query: Option<&str>) -> ApiResult<(Filter, Page
     let mut cursor_given = false;
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let key = key.into_owned();
-        if seen.len() > 16 || seen.contains(&key) {
+        if seen.contains(&key) {
             return Err(unprocessable(format!(
                 "Query parameter '{}' is given more than once",
                 shown(&key)
             )));
+        }
+        if seen.len() >= 16 {
+            return Err(unprocessable("Too many query parameters"));
         }
         seen.push(key.clone());
         let value = value.trim();

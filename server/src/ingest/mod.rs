@@ -44,10 +44,13 @@ use crate::engine::{LABEL_DECKY, LABEL_HOST, LABEL_MANAGED, LABEL_ROLE, LABEL_SE
 pub const BATCH_MAX: usize = 500;
 /// Longest a line waits for its batch to fill.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(100);
-/// Lines in flight between the followers and the writer.
-const CHANNEL: usize = 4 * BATCH_MAX;
+/// Lines in flight between the followers and the writer (two batches: at most 64 MiB
+/// even if every line were a maximal raw one, ~1 MiB for decoy events).
+const CHANNEL: usize = 2 * BATCH_MAX;
 /// How often the supervisor lists containers (catches what events missed).
 const RECONCILE: Duration = Duration::from_secs(5);
+/// How often the counters are reported in the log (when something noteworthy happened).
+const REPORT_EVERY: u32 = 12;
 
 type Events = BoxStream<'static, Result<bollard::models::EventMessage, bollard::errors::Error>>;
 
@@ -136,6 +139,46 @@ async fn write_loop(
     }
 }
 
+/// Reports, now and then, what an operator should know: lines that were not events, and
+/// failed writes.
+#[derive(Default)]
+struct Report {
+    ticks: u32,
+    raw: u64,
+    write_errors: u64,
+}
+
+impl Report {
+    fn tick(&mut self, stats: &IngestStats) {
+        self.ticks += 1;
+        if !self.ticks.is_multiple_of(REPORT_EVERY) {
+            return;
+        }
+        let raw = stats.raw.load(Ordering::Relaxed);
+        let write_errors = stats.write_errors.load(Ordering::Relaxed);
+        if raw > self.raw {
+            tracing::info!(
+                "ingest: {} line(s) lately were not decoy events; kept as raw rows (GET /logs?event=raw)",
+                raw - self.raw
+            );
+        }
+        if write_errors > self.write_errors {
+            tracing::warn!(
+                "ingest: {} batch write(s) failed lately (retried; nothing is dropped)",
+                write_errors - self.write_errors
+            );
+        }
+        tracing::debug!(
+            events = stats.events.load(Ordering::Relaxed),
+            duplicates = stats.duplicates.load(Ordering::Relaxed),
+            batches = stats.batches.load(Ordering::Relaxed),
+            "ingest totals"
+        );
+        self.raw = raw;
+        self.write_errors = write_errors;
+    }
+}
+
 /// Why a follower stopped.
 #[derive(Debug, PartialEq, Eq)]
 enum FollowEnd {
@@ -170,6 +213,9 @@ struct Supervisor {
     stored: HashMap<String, Cursor>,
     tracked: HashMap<String, Tracked>,
     tasks: JoinSet<(String, FollowEnd)>,
+    /// Which container each follower task follows (to recover from a task that panicked).
+    task_ids: HashMap<tokio::task::Id, String>,
+    reconciles: u32,
 }
 
 fn label_filter(host: &str) -> HashMap<String, Vec<String>> {
@@ -209,7 +255,10 @@ async fn supervise(
         stored,
         tracked: HashMap::new(),
         tasks: JoinSet::new(),
+        task_ids: HashMap::new(),
+        reconciles: 0,
     };
+    let mut report = Report::default();
     let mut events: Option<Events> = None;
     let mut tick = tokio::time::interval(RECONCILE);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -220,20 +269,27 @@ async fn supervise(
                     events = sup.subscribe().await;
                 }
                 sup.reconcile().await;
+                report.tick(&sup.stats);
             }
             ev = next_event(&mut events) => match ev {
                 Some(Ok(ev)) => sup.on_event(ev).await,
                 // Docker went away; the next tick resubscribes and lists what was missed.
                 Some(Err(_)) | None => events = None,
             },
-            Some(done) = sup.tasks.join_next() => match done {
-                Ok((id, end)) => {
+            Some(done) = sup.tasks.join_next_with_id() => match done {
+                Ok((task, (id, end))) => {
+                    sup.task_ids.remove(&task);
                     if end == FollowEnd::Closed {
                         return;
                     }
                     sup.on_follower_end(id, end).await;
                 }
-                Err(e) => tracing::warn!("ingest: a follower ended abnormally: {e}"),
+                Err(e) => {
+                    tracing::warn!("ingest: a follower ended abnormally: {e}");
+                    if let Some(id) = sup.task_ids.remove(&e.id()) {
+                        sup.on_follower_end(id, FollowEnd::Failed).await;
+                    }
+                }
             },
         }
     }
@@ -296,11 +352,16 @@ impl Supervisor {
             }
             present.insert(id);
         }
-        // Cursors of containers removed while nobody watched (or without an event we saw).
+        // Cursors of containers removed while nobody watched (or without an event we saw,
+        // or re-written by a batch still in flight when the container went).
         let before = self.tracked.len();
         self.tracked
             .retain(|id, t| t.active || present.contains(id));
-        if !self.stored.is_empty() || self.tracked.len() < before {
+        self.reconciles = self.reconciles.wrapping_add(1);
+        if !self.stored.is_empty()
+            || self.tracked.len() < before
+            || self.reconciles.is_multiple_of(REPORT_EVERY)
+        {
             self.stored.clear();
             if let Err(e) = store::forget_cursors(&self.db, self.engine.host(), &present).await {
                 tracing::debug!("ingest: forgetting cursors of removed containers failed: {e}");
@@ -338,8 +399,9 @@ impl Supervisor {
         let cursor = *t.cursor.lock().unwrap_or_else(|e| e.into_inner());
         let feed = ContainerFeed::new(t.target.clone(), cursor);
         let fut = follow(docker.clone(), feed, t.cursor.clone(), self.tx.clone());
-        let id = id.to_owned();
-        self.tasks.spawn(async move { (id, fut.await) });
+        let owned = id.to_owned();
+        let handle = self.tasks.spawn(async move { (owned, fut.await) });
+        self.task_ids.insert(handle.id(), id.to_owned());
     }
 
     async fn on_event(&mut self, ev: bollard::models::EventMessage) {
@@ -467,5 +529,70 @@ async fn follow(
             }) => return FollowEnd::Gone,
             Err(_) => return FollowEnd::Failed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use decnet_common::dto::CaptureBatchEvent;
+
+    fn frame(n: u32, body: &str) -> Vec<u8> {
+        format!("2026-11-29T10:00:00.{n:09}Z {body}\n").into_bytes()
+    }
+
+    fn auth(seq: u32) -> String {
+        format!(
+            r#"{{"ts":"2026-11-29T10:00:00.000Z","seq":{seq},"decky":"d1","service":"ftp","event":"auth","src_ip":"10.0.0.9","src_port":1,"username":"u","password":"p{seq}"}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn the_writer_stores_everything_sent_and_publishes_per_decky_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        let bus = Bus::default();
+        let mut rx = bus.subscribe();
+        let stats = Arc::new(IngestStats::default());
+        let (tx, writer) = spawn_writer(db.clone(), bus, "h".into(), stats.clone());
+        let mut feed = ContainerFeed::new(Target::new("c1", "d1", "ftp"), Cursor::default());
+        let n = BATCH_MAX as u32 + 20;
+        for i in 1..=n {
+            let body = if i % 100 == 0 {
+                "garbage".to_owned()
+            } else {
+                auth(i)
+            };
+            if let Some(e) = feed.frame(&frame(i, &body)) {
+                tx.send(e).await.unwrap();
+            }
+        }
+        drop(tx);
+        writer.await.unwrap();
+
+        let mut published = CaptureBatchEvent::default();
+        while let Ok(ev) = rx.try_recv() {
+            assert_eq!(ev.topic, "decky.d1.capture");
+            let c: CaptureBatchEvent = serde_json::from_value(ev.payload).unwrap();
+            published.events += c.events;
+            published.raw += c.raw;
+            published.credentials += c.credentials;
+        }
+        let raw = u64::from(n / 100);
+        assert_eq!(published.raw, raw);
+        assert_eq!(published.events, u64::from(n) - raw);
+        assert_eq!(published.credentials, published.events);
+        assert_eq!(stats.events.load(Ordering::Relaxed), published.events);
+        assert!(stats.batches.load(Ordering::Relaxed) >= 2);
+        let counts = crate::captured::CapturedService::new(db.clone())
+            .counts()
+            .await
+            .unwrap();
+        assert_eq!(counts.logs, u64::from(n));
+        assert_eq!(counts.credentials, published.credentials);
+        assert_eq!(counts.attackers, 1);
+        let cursors = store::load_cursors(&db, "h").await.unwrap();
+        assert_eq!(cursors["c1"], feed.cursor());
     }
 }

@@ -256,7 +256,15 @@ async fn a_service_container_restarted_by_docker_keeps_both_runs_of_events() {
     let login = |user: &'static str| {
         let ip = ip.clone();
         async move {
-            let mut ftp = Peer::connect(&ip, 21).await;
+            // Right after a restart the service may not listen yet: try again later.
+            let Ok(s) = TcpStream::connect((ip.as_str(), 21)).await else {
+                return;
+            };
+            let (r, w) = s.into_split();
+            let mut ftp = Peer {
+                r: BufReader::new(r),
+                w,
+            };
             ftp.reply().await;
             ftp.cmd(&format!("USER {user}")).await;
             ftp.cmd("PASS x").await;
@@ -311,6 +319,39 @@ async fn a_service_container_restarted_by_docker_keeps_both_runs_of_events() {
         .collect();
     assert_eq!(boots, BTreeSet::from([0, 1]), "{logs:#}");
     assert_eq!(count("before").await, 1);
+
+    // Torn down: ingest stops following and forgets where it stood; the data stays.
+    assert_eq!(cursor_rows(app.data_dir.path()).await, 1);
+    let r = app
+        .delete("/deckies/cap-boot", Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    let ids = crate::support::ids_of(&r.json().await.unwrap());
+    let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
+    assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cursor_rows(app.data_dir.path()).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the cursor of a removed container stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count("before").await, 1, "captured data outlives its decky");
+}
+
+async fn cursor_rows(data: &std::path::Path) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let url = format!("sqlite://{}?mode=ro", data.join("decnet.db").display());
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let sql = "SELECT COUNT(*) AS n FROM ingest_cursors";
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
 }
 
 /// `n` pipelined `GET`s on one fresh Redis connection; returns how many were answered.
@@ -606,7 +647,7 @@ async fn sigkill_while_events_flow_then_restart_loses_and_duplicates_nothing() {
     let (stored_at_kill, _, _) = stored(data.path()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let while_down = sent.load(Ordering::Relaxed) - at_kill;
-    let (_proc2, api) = start_decnet(data.path());
+    let (_proc2, _api) = start_decnet(data.path());
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
@@ -645,5 +686,4 @@ async fn sigkill_while_events_flow_then_restart_loses_and_duplicates_nothing() {
     assert_eq!(rows, truth.len(), "duplicated rows");
     assert_eq!(raw, 0, "a kill must not leave partial lines behind");
     assert!(stored_at_kill.len() < truth.len());
-    let _ = api;
 }
