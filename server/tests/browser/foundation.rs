@@ -1,6 +1,6 @@
 use fantoccini::Locator;
 
-use crate::harness::{screenshot, start_browser, start_server, wait_for};
+use crate::harness::{screenshot, sign_in, start_browser, start_server, wait_for};
 
 const INITIAL: &str = "browser-initial-pass";
 
@@ -133,53 +133,7 @@ async fn a_viewer_sees_no_admin_navigation() {
 
     let b = start_browser().await;
     let c = &b.client;
-    c.goto(&format!("{base}/login")).await.unwrap();
-    wait_for(c, "#login-form").await;
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("observer")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("watcher first phrase")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#login-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(c, "#change-password-form").await;
-    c.find(Locator::Id("old_password"))
-        .await
-        .unwrap()
-        .send_keys("watcher first phrase")
-        .await
-        .unwrap();
-    c.find(Locator::Id("new_password"))
-        .await
-        .unwrap()
-        .send_keys("viewer settled phrase")
-        .await
-        .unwrap();
-    c.find(Locator::Id("confirm_password"))
-        .await
-        .unwrap()
-        .send_keys("viewer settled phrase")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#change-password-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-
-    wait_for(c, ".app[data-hydrated='true'] #fleet-page").await;
+    sign_in(c, &base, "observer", "watcher first phrase", "viewer settled phrase").await;
     let nav = c
         .find(Locator::Css("nav[aria-label=Main]"))
         .await
