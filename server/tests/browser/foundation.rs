@@ -133,7 +133,14 @@ async fn a_viewer_sees_no_admin_navigation() {
 
     let b = start_browser().await;
     let c = &b.client;
-    sign_in(c, &base, "observer", "watcher first phrase", "viewer settled phrase").await;
+    sign_in(
+        c,
+        &base,
+        "observer",
+        "watcher first phrase",
+        "viewer settled phrase",
+    )
+    .await;
     let nav = c
         .find(Locator::Css("nav[aria-label=Main]"))
         .await
