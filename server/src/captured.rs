@@ -21,6 +21,7 @@ use sea_orm::{
 
 use crate::entities::{attacker, bounty, credential, log};
 use crate::error::{ApiError, ApiResult};
+use crate::lifecycle::ts;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 500;
@@ -223,10 +224,6 @@ fn shown(s: &str) -> String {
         Some((cut, _)) => format!("{}...", &s[..cut]),
         None => s.to_owned(),
     }
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn json(text: &str) -> serde_json::Value {

@@ -4,7 +4,7 @@
 //! Handlers never wait on Docker: they validate, commit the desired state and the lifecycle
 //! rows in one transaction, hand the rows to the runner and return.
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use decnet_common::dto::{
     AcceptedResponse, DeckyDto, DeployResponse, LifecycleRow, Operation, PlanPreview,
 };
@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::entities::{decky, lifecycle};
 use crate::error::{ApiError, ApiResult};
+use crate::lifecycle::ts;
 use crate::lifecycle::{new_row, to_dto};
 use crate::runner::Runner;
 use crate::settings;
@@ -48,10 +49,6 @@ fn driver_str(d: NetworkDriver) -> &'static str {
         NetworkDriver::Macvlan => "macvlan",
         NetworkDriver::Ipvlan => "ipvlan",
     }
-}
-
-fn ts(t: chrono::DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl FleetService {

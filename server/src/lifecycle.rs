@@ -45,7 +45,8 @@ pub fn truncate_error(e: &str) -> String {
     s
 }
 
-fn ts(t: chrono::DateTime<Utc>) -> String {
+/// Timestamps on the wire: RFC 3339, UTC, milliseconds.
+pub fn ts(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

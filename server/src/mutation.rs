@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use decnet_common::dto::{AcceptedResponse, MutationRecord, Operation};
 use decnet_common::fleet::{mutation_pool, pick_new_services};
 use decnet_common::interval::MutateInterval;
@@ -24,6 +24,7 @@ use crate::bus::Bus;
 use crate::entities::{decky, mutation};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::new_row;
+use crate::lifecycle::ts;
 use crate::runner::Runner;
 
 /// When a decky with `interval` minutes is next due: its last mutation (or, never mutated,
@@ -51,10 +52,6 @@ pub struct Mutator {
     runner: Runner,
     bus: Bus,
     wake: Arc<Notify>,
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl Mutator {

@@ -73,3 +73,22 @@ pub async fn host_uuid(db: &impl ConnectionTrait) -> ApiResult<String> {
     put(db, "host_uuid", id.clone()).await?;
     Ok(id)
 }
+
+/// `GET /config` for `p`: the settings, plus the users for admins.
+pub async fn config_for(
+    db: &impl ConnectionTrait,
+    auth: &crate::auth::AuthService,
+    p: &crate::auth::Principal,
+) -> ApiResult<decnet_common::dto::ConfigResponse> {
+    let users = if p.role == decnet_common::dto::Role::Admin {
+        Some(auth.list_users().await?)
+    } else {
+        None
+    };
+    Ok(decnet_common::dto::ConfigResponse {
+        role: p.role,
+        deployment_limit: deployment_limit(db).await?,
+        global_mutation_interval: global_mutation_interval(db).await?,
+        users,
+    })
+}

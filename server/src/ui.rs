@@ -178,22 +178,9 @@ impl Backend for UiBackend {
 
     async fn config(&self, req: &Parts) -> Result<ConfigResponse, Failure> {
         let p = self.principal(req, Need::Viewer).await?;
-        let db = &self.0.db;
-        let users = if p.role == Role::Admin {
-            Some(self.0.auth.list_users().await.map_err(failure)?)
-        } else {
-            None
-        };
-        Ok(ConfigResponse {
-            role: p.role,
-            deployment_limit: crate::settings::deployment_limit(db)
-                .await
-                .map_err(failure)?,
-            global_mutation_interval: crate::settings::global_mutation_interval(db)
-                .await
-                .map_err(failure)?,
-            users,
-        })
+        crate::settings::config_for(&self.0.db, &self.0.auth, &p)
+            .await
+            .map_err(failure)
     }
 
     async fn set_deployment_limit(&self, req: &Parts, limit: u32) -> Result<(), Failure> {

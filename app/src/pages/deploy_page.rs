@@ -522,18 +522,7 @@ fn StepDeploy(
     let deploy = Action::new_local(move |ini: &String| {
         let ini = ini.clone();
         async move {
-            let names = ini::parse(&ini)
-                .map(|s| {
-                    s.deckies
-                        .iter()
-                        .map(|d| d.name.as_str().to_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            match deploy_ini(ini, false).await {
-                Ok(r) => launched.set(Some((r.lifecycle_ids, names))),
-                Err(e) => error.set(Some(error_text(&e))),
-            }
+            launch(ini, false, launched, error).await;
         }
     });
     view! {
@@ -544,6 +533,27 @@ fn StepDeploy(
             "Deploy"
         </button>
         {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+    }
+}
+
+/// Sends `ini`; on 202 hands the lifecycle ids and decky names to the progress view.
+async fn launch(
+    ini: String,
+    replace_fleet: bool,
+    launched: RwSignal<Option<(Vec<String>, Vec<String>)>>,
+    error: RwSignal<Option<String>>,
+) {
+    let names = ini::parse(&ini)
+        .map(|s| {
+            s.deckies
+                .iter()
+                .map(|d| d.name.as_str().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    match deploy_ini(ini, replace_fleet).await {
+        Ok(r) => launched.set(Some((r.lifecycle_ids, names))),
+        Err(e) => error.set(Some(error_text(&e))),
     }
 }
 
@@ -559,18 +569,7 @@ fn IniEditor(launched: RwSignal<Option<(Vec<String>, Vec<String>)>>) -> impl Int
     let deploy = Action::new_local(move |(ini, replace): &(String, bool)| {
         let (ini, replace) = (ini.clone(), *replace);
         async move {
-            let names = ini::parse(&ini)
-                .map(|s| {
-                    s.deckies
-                        .iter()
-                        .map(|d| d.name.as_str().to_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            match deploy_ini(ini, replace).await {
-                Ok(r) => launched.set(Some((r.lifecycle_ids, names))),
-                Err(e) => error.set(Some(error_text(&e))),
-            }
+            launch(ini, replace, launched, error).await;
         }
     });
     view! {

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use decnet_common::dto::{
-    ConfigResponse, CreateUserRequest, MessageResponse, ResetPasswordRequest, Role, RoleRequest,
+    ConfigResponse, CreateUserRequest, MessageResponse, ResetPasswordRequest, RoleRequest,
 };
 use serde::Deserialize;
 
@@ -22,18 +22,9 @@ pub async fn get_config(
     State(state): State<AppState>,
     Viewer(p): Viewer,
 ) -> ApiResult<Json<ConfigResponse>> {
-    let db = &state.core.db;
-    let users = if p.role == Role::Admin {
-        Some(state.core.auth.list_users().await?)
-    } else {
-        None
-    };
-    Ok(Json(ConfigResponse {
-        role: p.role,
-        deployment_limit: settings::deployment_limit(db).await?,
-        global_mutation_interval: settings::global_mutation_interval(db).await?,
-        users,
-    }))
+    Ok(Json(
+        settings::config_for(&state.core.db, &state.core.auth, &p).await?,
+    ))
 }
 
 #[derive(Deserialize)]
