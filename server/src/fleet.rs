@@ -188,15 +188,27 @@ impl FleetService {
         })
     }
 
+    /// Rows by id, in the order asked for; unknown ids are omitted. Rows this server drives
+    /// come from memory (see [`crate::lifecycle::RowCache`]), the rest from the database.
     pub async fn lifecycle(&self, ids: &[String]) -> ApiResult<Vec<LifecycleRow>> {
-        let rows = lifecycle::Entity::find()
-            .filter(lifecycle::Column::Id.is_in(ids.iter().cloned()))
-            .all(&self.db)
-            .await?;
-        // In the order asked for; unknown ids are omitted.
+        let cache = self.runner.bus().rows();
+        let mut found = cache.get_many(ids);
+        let mut missing: Vec<&String> = ids.iter().filter(|id| !found.contains_key(*id)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let rows = lifecycle::Entity::find()
+                .filter(lifecycle::Column::Id.is_in(missing.into_iter().cloned()))
+                .all(&self.db)
+                .await?;
+            for row in rows {
+                cache.offer(&row, self.runner.host_uuid());
+                found.insert(row.id.clone(), row);
+            }
+        }
         Ok(ids
             .iter()
-            .filter_map(|id| rows.iter().find(|r| &r.id == id))
+            .filter_map(|id| found.get(id))
             .map(to_dto)
             .collect())
     }

@@ -102,6 +102,10 @@ impl Runner {
         }
     }
 
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
     pub fn host_uuid(&self) -> &str {
         &self.inner.host_uuid
     }

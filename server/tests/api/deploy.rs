@@ -388,6 +388,55 @@ async fn lifecycle_query_rules() {
     assert_eq!(rows[0]["id"], ids[0].as_str());
 }
 
+/// Rows this server drives are served from memory; a row another server (sharing the
+/// database) still moves must be read fresh every time.
+#[tokio::test]
+async fn lifecycle_reads_rows_another_server_moves_fresh_and_ours_current() {
+    use decnet_server::entities::lifecycle;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+
+    let (app, _engine, admin) = app_with_fake().await;
+    let ours = app
+        .deploy_ok(&admin, "[mine]\nservices=http\n", false)
+        .await;
+    app.wait_terminal(&admin, &ours, Duration::from_secs(10))
+        .await;
+    let db_path = app.data_dir.path().join("decnet.db");
+    let db = sea_orm::Database::connect(format!("sqlite://{}", db_path.display()))
+        .await
+        .unwrap();
+    let mut peer = decnet_server::lifecycle::new_row(
+        "elsewhere",
+        "peer-host",
+        decnet_common::dto::Operation::Deploy,
+        "api",
+    );
+    peer.status = Set("running".into());
+    peer.stage = Set(Some("base".into()));
+    let peer = peer.insert(&db).await.unwrap();
+    let ids = [ours[0].clone(), peer.id.clone()];
+
+    let rows = app.lifecycle(&admin, &ids).await;
+    assert_eq!(rows[0]["status"], "succeeded");
+    assert_eq!(rows[1]["status"], "running");
+    assert_eq!(rows[1]["stage"], "base");
+
+    let mut done = lifecycle::Entity::find_by_id(peer.id.clone())
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    done.status = Set("failed".into());
+    done.error = Set(Some("peer gave up".into()));
+    done.update(&db).await.unwrap();
+
+    let rows = app.lifecycle(&admin, &ids).await;
+    assert_eq!(rows[1]["status"], "failed");
+    assert_eq!(rows[1]["error"], "peer gave up");
+    assert_eq!(rows[0]["status"], "succeeded");
+}
+
 #[tokio::test]
 async fn viewers_read_but_cannot_deploy_or_tear_down() {
     let (app, _engine, admin) = app_with_fake().await;
