@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::event::Emitter;
 use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx};
 
+pub mod asn1;
 pub mod docker_api;
 pub mod ftp;
 pub mod http;
@@ -19,11 +20,13 @@ pub mod imap;
 pub mod k8s;
 pub mod mqtt;
 pub mod mysql;
+pub mod ntlm;
 pub mod pop3;
 pub mod postgres;
 pub mod rdp;
 pub mod redis;
 pub mod sasl;
+pub mod smb;
 pub mod smtp;
 pub mod ssh;
 pub mod telnet;
@@ -139,6 +142,12 @@ pub static CATALOGUE: &[ServiceDef] = &[
         slug: "k8s",
         ports: &[tls(6443), plain(8080)],
         alpn: HTTP_ALPN,
+    },
+    ServiceDef {
+        slug: "smb",
+        // 445 is SMB over TCP; 139 the NetBIOS session service in front of it.
+        ports: &[plain(445), plain(139)],
+        alpn: &[],
     },
 ];
 
@@ -258,6 +267,10 @@ macro_rules! with_handler {
                 let $h = k8s::K8s::new($cfg);
                 $body
             }
+            "smb" => {
+                let $h = smb::Smb::new($cfg);
+                $body
+            }
             other => return Err(format!("unknown service {other:?}")),
         }
     };
@@ -322,6 +335,8 @@ mod tests {
         b"SSH-2.0-OpenSSH_9.6\r\n",
         b"\xff\xfa\x1f",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        b"\x81\0\0\x04abcd\0\0\0\x2f\xffSMBr\0\0\0\0\x08\x01\xc8\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0c\0\x02NT LM 0.12\0",
+        b"\0\0\0\x4e\xfeSMB\x40\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x19\0\0\x01",
     ];
 
     async fn throw<H: Handler>(handler: &H, slug: &'static str, input: Vec<u8>) {
