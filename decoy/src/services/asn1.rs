@@ -74,10 +74,6 @@ impl<'a> Tlv<'a> {
         }
         Some(v)
     }
-
-    pub fn is_constructed(&self) -> bool {
-        self.tag & 0x20 != 0
-    }
 }
 
 /// Reads consecutive TLVs from a buffer; `None` on anything malformed or truncated.
@@ -90,10 +86,6 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
     }
 
     pub fn next(&mut self) -> Option<Tlv<'a>> {
@@ -156,7 +148,7 @@ mod tests {
         let mut r = outer.reader();
         assert_eq!(r.expect(2).unwrap().int(), Some(7));
         assert_eq!(r.expect(4).unwrap().content, b"x");
-        assert!(r.is_empty());
+        assert!(r.next().is_none());
         assert!(Reader::new(b"\x04\x05ab").next().is_none());
         assert!(Reader::new(b"\x04\x84\xff\xff\xff\xffab").next().is_none());
         assert!(Reader::new(b"\x04\x80ab\0\0").next().is_none());

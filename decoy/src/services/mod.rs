@@ -18,6 +18,7 @@ pub mod http;
 pub mod httpd;
 pub mod imap;
 pub mod k8s;
+pub mod ldap;
 pub mod mqtt;
 pub mod mysql;
 pub mod ntlm;
@@ -29,6 +30,7 @@ pub mod sasl;
 pub mod smb;
 pub mod smtp;
 pub mod ssh;
+pub mod starttls;
 pub mod telnet;
 pub mod vnc;
 
@@ -147,6 +149,12 @@ pub static CATALOGUE: &[ServiceDef] = &[
         slug: "smb",
         // 445 is SMB over TCP; 139 the NetBIOS session service in front of it.
         ports: &[plain(445), plain(139)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "ldap",
+        // 389 also offers StartTLS.
+        ports: &[plain(389), tls(636)],
         alpn: &[],
     },
 ];
@@ -271,6 +279,10 @@ macro_rules! with_handler {
                 let $h = smb::Smb::new($cfg);
                 $body
             }
+            "ldap" => {
+                let $h = ldap::Ldap::new($cfg);
+                $body
+            }
             other => return Err(format!("unknown service {other:?}")),
         }
     };
@@ -336,6 +348,8 @@ mod tests {
         b"\xff\xfa\x1f",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
         b"\x81\0\0\x04abcd\0\0\0\x2f\xffSMBr\0\0\0\0\x08\x01\xc8\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0c\0\x02NT LM 0.12\0",
+        b"\x30\x84\0\0\x01\0\x02\x01\x01\x60\x84\0\0\0\xf0\x02\x01\x03\x04\x04cn=a\x80\x82",
+        b"\x30\x30\x02\x01\x02\x63\x2b\x04\0\x0a\x01\x02\x0a\x01\0\x02\x01\0\x02\x01\0\x01\x01\0\xa0\x84\0\0\0",
         b"\0\0\0\x4e\xfeSMB\x40\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x19\0\0\x01",
     ];
 
