@@ -20,6 +20,7 @@ pub mod imap;
 pub mod k8s;
 pub mod ldap;
 pub mod mqtt;
+pub mod mssql;
 pub mod mysql;
 pub mod ntlm;
 pub mod pop3;
@@ -157,6 +158,11 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[plain(389), tls(636)],
         alpn: &[],
     },
+    ServiceDef {
+        slug: "mssql",
+        ports: &[plain(1433)],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -283,6 +289,10 @@ macro_rules! with_handler {
                 let $h = ldap::Ldap::new($cfg);
                 $body
             }
+            "mssql" => {
+                let $h = mssql::Mssql::new($cfg);
+                $body
+            }
             other => return Err(format!("unknown service {other:?}")),
         }
     };
@@ -350,6 +360,7 @@ mod tests {
         b"\x81\0\0\x04abcd\0\0\0\x2f\xffSMBr\0\0\0\0\x08\x01\xc8\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0c\0\x02NT LM 0.12\0",
         b"\x30\x84\0\0\x01\0\x02\x01\x01\x60\x84\0\0\0\xf0\x02\x01\x03\x04\x04cn=a\x80\x82",
         b"\x30\x30\x02\x01\x02\x63\x2b\x04\0\x0a\x01\x02\x0a\x01\0\x02\x01\0\x02\x01\0\x01\x01\0\xa0\x84\0\0\0",
+        b"\x12\x01\x00\x34\x00\x00\x00\x00\x00\x00\x15\x00\x06\x01\x00\x1b\x00\x01\x02\x00\x1c\x00\x0c\x03\x00\x28\x00\x04\xff\x08\x00\x01\x55\x00\x00\x00MSSQLServer\x00\x48\x0f\x00\x00\x10\x01\x01\x00\0\0\x01\0",
         b"\0\0\0\x4e\xfeSMB\x40\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x19\0\0\x01",
     ];
 
