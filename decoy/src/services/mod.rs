@@ -19,6 +19,7 @@ pub mod httpd;
 pub mod imap;
 pub mod k8s;
 pub mod ldap;
+pub mod mongodb;
 pub mod mqtt;
 pub mod mssql;
 pub mod mysql;
@@ -163,6 +164,11 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[plain(1433)],
         alpn: &[],
     },
+    ServiceDef {
+        slug: "mongodb",
+        ports: &[plain(27017)],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -293,6 +299,10 @@ macro_rules! with_handler {
                 let $h = mssql::Mssql::new($cfg);
                 $body
             }
+            "mongodb" => {
+                let $h = mongodb::Mongodb::new($cfg);
+                $body
+            }
             other => return Err(format!("unknown service {other:?}")),
         }
     };
@@ -361,6 +371,8 @@ mod tests {
         b"\x30\x84\0\0\x01\0\x02\x01\x01\x60\x84\0\0\0\xf0\x02\x01\x03\x04\x04cn=a\x80\x82",
         b"\x30\x30\x02\x01\x02\x63\x2b\x04\0\x0a\x01\x02\x0a\x01\0\x02\x01\0\x02\x01\0\x01\x01\0\xa0\x84\0\0\0",
         b"\x12\x01\x00\x34\x00\x00\x00\x00\x00\x00\x15\x00\x06\x01\x00\x1b\x00\x01\x02\x00\x1c\x00\x0c\x03\x00\x28\x00\x04\xff\x08\x00\x01\x55\x00\x00\x00MSSQLServer\x00\x48\x0f\x00\x00\x10\x01\x01\x00\0\0\x01\0",
+        b"\x41\0\0\0\x3a\x30\0\0\xff\xff\xff\xff\xd4\x07\0\0\0\0\0\0test.$cmd\0\0\0\0\0\xff\xff\xff\xff\x1b\0\0\0\x01serverStatus\0\0\0\0\0\0\0\xf0\x3f\0",
+        b"\x40\0\0\0\x01\0\0\0\0\0\0\0\xdd\x07\0\0\0\0\0\0\0\x2b\0\0\0\x10saslStart\0\x01\0\0\0\x05payload\0",
         b"\0\0\0\x4e\xfeSMB\x40\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x19\0\0\x01",
     ];
 
