@@ -13,6 +13,7 @@ use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx};
 
 pub mod asn1;
 pub mod docker_api;
+pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
 pub mod httpd;
@@ -169,6 +170,11 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[plain(27017)],
         alpn: &[],
     },
+    ServiceDef {
+        slug: "elasticsearch",
+        ports: &[plain(9200)],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -301,6 +307,10 @@ macro_rules! with_handler {
             }
             "mongodb" => {
                 let $h = mongodb::Mongodb::new($cfg);
+                $body
+            }
+            "elasticsearch" => {
+                let $h = elasticsearch::Elasticsearch::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),

@@ -359,7 +359,11 @@ impl Mongodb {
     }
 
     fn hello(&self, conn_id: i32, cmd: &[(Vec<u8>, Bson)], modern: bool) -> Doc {
-        let primary = if modern { "isWritablePrimary" } else { "ismaster" };
+        let primary = if modern {
+            "isWritablePrimary"
+        } else {
+            "ismaster"
+        };
         let mut d = Doc::new()
             .bool(primary, true)
             .bool("helloOk", true)
