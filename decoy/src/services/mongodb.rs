@@ -93,13 +93,16 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// A document's elements, in order.
+pub type Elements = Vec<(Vec<u8>, Bson)>;
+
 /// One document at the start of `b`: its elements and its encoded length.
-pub fn decode(b: &[u8]) -> Option<(Vec<(Vec<u8>, Bson)>, usize)> {
+pub fn decode(b: &[u8]) -> Option<(Elements, usize)> {
     let mut budget = MAX_ELEMENTS;
     decode_doc(b, 0, &mut budget)
 }
 
-fn decode_doc(b: &[u8], depth: usize, budget: &mut usize) -> Option<(Vec<(Vec<u8>, Bson)>, usize)> {
+fn decode_doc(b: &[u8], depth: usize, budget: &mut usize) -> Option<(Elements, usize)> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -452,7 +455,7 @@ pub fn scram_user(msg: &[u8]) -> Option<String> {
 pub struct Request {
     pub op: i32,
     pub id: i32,
-    pub doc: Vec<(Vec<u8>, Bson)>,
+    pub doc: Elements,
     pub db: String,
 }
 
