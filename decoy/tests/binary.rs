@@ -66,7 +66,19 @@ fn list_prints_one_slug_per_line() {
     let text = String::from_utf8(out.stdout).unwrap();
     let slugs: Vec<&str> = text.lines().collect();
     for expected in [
-        "ssh", "http", "https", "ftp", "telnet", "smtp", "mysql", "postgres",
+        "ssh",
+        "http",
+        "https",
+        "ftp",
+        "telnet",
+        "smtp",
+        "mysql",
+        "postgres",
+        "smb",
+        "ldap",
+        "mssql",
+        "mongodb",
+        "elasticsearch",
     ] {
         assert!(
             slugs.contains(&expected),

@@ -143,6 +143,12 @@ pub trait App: Send + Sync + 'static {
     fn go_style(&self) -> bool {
         false
     }
+
+    /// A response head in the app's own layout (status line and headers, through the
+    /// blank line); `None` for the classic or Go layout.
+    fn head(&self, _req: Option<&Request>, _resp: &Response) -> Option<String> {
+        None
+    }
 }
 
 pub fn reason(status: u16) -> &'static str {
@@ -487,10 +493,10 @@ async fn write_response<A: App>(
     req: Option<&Request>,
     resp: Response,
 ) -> io::Result<()> {
-    let head = if app.go_style() {
-        go_head(app, req, &resp)
-    } else {
-        classic_head(app, &resp)
+    let head = match app.head(req, &resp) {
+        Some(head) => head,
+        None if app.go_style() => go_head(app, req, &resp),
+        None => classic_head(app, &resp),
     };
     let mut out = head.into_bytes();
     if req.map(|r| r.method.as_str()) != Some("HEAD") {

@@ -6,8 +6,9 @@ use std::io;
 use crate::config::{Config, Os};
 use crate::event::Event;
 use crate::limits::{Conn, Handler};
+use tokio_rustls::TlsAcceptor;
 
-use super::sasl;
+use super::{sasl, starttls};
 
 const MAX_COMMANDS: usize = 200;
 const MAX_AUTH_FAILS: usize = 5;
@@ -21,9 +22,12 @@ const MAX_TOKENS: usize = 64;
 
 const CAPS: &str =
     "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN";
+const CAPS_STARTTLS: &str =
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN";
 
 pub struct Imap {
-    greeting: String,
+    text: String,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Imap {
@@ -36,30 +40,45 @@ impl Imap {
             },
         };
         Imap {
-            greeting: format!("* OK [CAPABILITY {CAPS}] {text}\r\n"),
+            text,
+            tls: starttls::acceptor(cfg, "imap"),
+        }
+    }
+
+    /// The capabilities before login; STARTTLS while the connection is plain.
+    fn caps(&self, conn: &Conn) -> &'static str {
+        if self.tls.is_some() && !conn.tls {
+            CAPS_STARTTLS
+        } else {
+            CAPS
         }
     }
 }
 
-impl Handler for Imap {
-    async fn handle(&self, mut conn: Conn) -> io::Result<()> {
-        conn.write_all(self.greeting.as_bytes()).await?;
+impl Imap {
+    /// One plaintext or TLS session; `Ok(true)` when the peer asked for STARTTLS and was
+    /// told to go ahead.
+    async fn session(&self, conn: &mut Conn, greet: bool) -> io::Result<bool> {
+        if greet {
+            let greeting = format!("* OK [CAPABILITY {}] {}\r\n", self.caps(conn), self.text);
+            conn.write_all(greeting.as_bytes()).await?;
+        }
         let mut fails = 0;
         let mut bad = 0;
         for _ in 0..MAX_COMMANDS {
-            let tokens = match read_command(&mut conn).await {
+            let tokens = match read_command(conn).await {
                 Ok(Some(t)) => t,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     conn.write_all(b"* BYE Too long command line.\r\n").await?;
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(e) => return Err(e),
             };
             let [tag, command, args @ ..] = tokens.as_slice() else {
                 bad += 1;
                 if bad >= MAX_BAD_COMMANDS {
-                    return conn.write_all(TOO_MANY_BAD).await;
+                    return conn.write_all(TOO_MANY_BAD).await.map(|()| false);
                 }
                 conn.write_all(b"* BAD Error in IMAP command received by server.\r\n")
                     .await?;
@@ -76,7 +95,7 @@ impl Handler for Imap {
                         continue;
                     }
                 },
-                "AUTHENTICATE" => match self.authenticate(&mut conn, &tag, args).await? {
+                "AUTHENTICATE" => match self.authenticate(conn, &tag, args).await? {
                     Some(c) => c,
                     None => continue,
                 },
@@ -85,20 +104,26 @@ impl Handler for Imap {
                     conn.emit(Event::command(&line));
                     let reply = match command.as_str() {
                         "CAPABILITY" => format!(
-                            "* CAPABILITY {CAPS}\r\n{tag} OK Pre-login capabilities listed, post-login capabilities have more.\r\n"
+                            "* CAPABILITY {}\r\n{tag} OK Pre-login capabilities listed, post-login capabilities have more.\r\n",
+                            self.caps(conn)
                         ),
                         "NOOP" => format!("{tag} OK NOOP completed.\r\n"),
                         "ID" => format!("* ID (\"name\" \"Dovecot\")\r\n{tag} OK ID completed.\r\n"),
+                        "STARTTLS" if self.tls.is_some() && !conn.tls => {
+                            let reply = format!("{tag} OK Begin TLS negotiation now.\r\n");
+                            conn.write_all(reply.as_bytes()).await?;
+                            return Ok(true);
+                        }
                         "STARTTLS" => format!("{tag} BAD TLS support isn't enabled.\r\n"),
                         "LOGOUT" => {
                             let reply = format!("* BYE Logging out\r\n{tag} OK Logout completed.\r\n");
                             conn.write_all(reply.as_bytes()).await?;
-                            return Ok(());
+                            return Ok(false);
                         }
                         _ => {
                             bad += 1;
                             if bad >= MAX_BAD_COMMANDS {
-                                return conn.write_all(TOO_MANY_BAD).await;
+                                return conn.write_all(TOO_MANY_BAD).await.map(|()| false);
                             }
                             format!("{tag} BAD Error in IMAP command received by server.\r\n")
                         }
@@ -116,11 +141,27 @@ impl Handler for Imap {
             if fails >= MAX_AUTH_FAILS {
                 conn.write_all(b"* BYE Disconnected for too many bad authentications.\r\n")
                     .await?;
-                return Ok(());
+                return Ok(false);
             }
         }
         conn.write_all(b"* BYE Too many invalid IMAP commands.\r\n")
             .await
+            .map(|()| false)
+    }
+}
+
+impl Handler for Imap {
+    async fn handle(&self, conn: Conn) -> io::Result<()> {
+        let mut conn = conn;
+        let mut greet = true;
+        while self.session(&mut conn, greet).await? {
+            let Some(acceptor) = &self.tls else {
+                return Ok(());
+            };
+            conn = starttls::upgrade(conn, acceptor).await?;
+            greet = false;
+        }
+        Ok(())
     }
 }
 

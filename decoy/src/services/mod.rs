@@ -11,21 +11,29 @@ use crate::config::Config;
 use crate::event::Emitter;
 use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx};
 
+pub mod asn1;
 pub mod docker_api;
+pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
 pub mod httpd;
 pub mod imap;
 pub mod k8s;
+pub mod ldap;
+pub mod mongodb;
 pub mod mqtt;
+pub mod mssql;
 pub mod mysql;
+pub mod ntlm;
 pub mod pop3;
 pub mod postgres;
 pub mod rdp;
 pub mod redis;
 pub mod sasl;
+pub mod smb;
 pub mod smtp;
 pub mod ssh;
+pub mod starttls;
 pub mod telnet;
 pub mod vnc;
 
@@ -139,6 +147,33 @@ pub static CATALOGUE: &[ServiceDef] = &[
         slug: "k8s",
         ports: &[tls(6443), plain(8080)],
         alpn: HTTP_ALPN,
+    },
+    ServiceDef {
+        slug: "smb",
+        // 445 is SMB over TCP; 139 the NetBIOS session service in front of it.
+        ports: &[plain(445), plain(139)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "ldap",
+        // 389 also offers StartTLS.
+        ports: &[plain(389), tls(636)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "mssql",
+        ports: &[plain(1433)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "mongodb",
+        ports: &[plain(27017)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "elasticsearch",
+        ports: &[plain(9200)],
+        alpn: &[],
     },
 ];
 
@@ -258,6 +293,26 @@ macro_rules! with_handler {
                 let $h = k8s::K8s::new($cfg);
                 $body
             }
+            "smb" => {
+                let $h = smb::Smb::new($cfg);
+                $body
+            }
+            "ldap" => {
+                let $h = ldap::Ldap::new($cfg);
+                $body
+            }
+            "mssql" => {
+                let $h = mssql::Mssql::new($cfg);
+                $body
+            }
+            "mongodb" => {
+                let $h = mongodb::Mongodb::new($cfg);
+                $body
+            }
+            "elasticsearch" => {
+                let $h = elasticsearch::Elasticsearch::new($cfg);
+                $body
+            }
             other => return Err(format!("unknown service {other:?}")),
         }
     };
@@ -322,6 +377,13 @@ mod tests {
         b"SSH-2.0-OpenSSH_9.6\r\n",
         b"\xff\xfa\x1f",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        b"\x81\0\0\x04abcd\0\0\0\x2f\xffSMBr\0\0\0\0\x08\x01\xc8\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0c\0\x02NT LM 0.12\0",
+        b"\x30\x84\0\0\x01\0\x02\x01\x01\x60\x84\0\0\0\xf0\x02\x01\x03\x04\x04cn=a\x80\x82",
+        b"\x30\x30\x02\x01\x02\x63\x2b\x04\0\x0a\x01\x02\x0a\x01\0\x02\x01\0\x02\x01\0\x01\x01\0\xa0\x84\0\0\0",
+        b"\x12\x01\x00\x34\x00\x00\x00\x00\x00\x00\x15\x00\x06\x01\x00\x1b\x00\x01\x02\x00\x1c\x00\x0c\x03\x00\x28\x00\x04\xff\x08\x00\x01\x55\x00\x00\x00MSSQLServer\x00\x48\x0f\x00\x00\x10\x01\x01\x00\0\0\x01\0",
+        b"\x41\0\0\0\x3a\x30\0\0\xff\xff\xff\xff\xd4\x07\0\0\0\0\0\0test.$cmd\0\0\0\0\0\xff\xff\xff\xff\x1b\0\0\0\x01serverStatus\0\0\0\0\0\0\0\xf0\x3f\0",
+        b"\x40\0\0\0\x01\0\0\0\0\0\0\0\xdd\x07\0\0\0\0\0\0\0\x2b\0\0\0\x10saslStart\0\x01\0\0\0\x05payload\0",
+        b"\0\0\0\x4e\xfeSMB\x40\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x19\0\0\x01",
     ];
 
     async fn throw<H: Handler>(handler: &H, slug: &'static str, input: Vec<u8>) {

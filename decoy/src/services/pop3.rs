@@ -6,9 +6,10 @@ use std::io;
 use crate::config::{Config, Os};
 use crate::event::Event;
 use crate::limits::{Conn, Handler};
+use tokio_rustls::TlsAcceptor;
 
 use super::ftp::split_command;
-use super::sasl;
+use super::{sasl, starttls};
 
 const MAX_COMMANDS: usize = 200;
 const MAX_AUTH_FAILS: usize = 5;
@@ -17,6 +18,7 @@ const MAX_BAD_COMMANDS: usize = 20;
 
 pub struct Pop3 {
     greeting: String,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Pop3 {
@@ -33,23 +35,28 @@ impl Pop3 {
         };
         Pop3 {
             greeting: format!("+OK {text}\r\n"),
+            tls: starttls::acceptor(cfg, "pop3"),
         }
     }
 }
 
-impl Handler for Pop3 {
-    async fn handle(&self, mut conn: Conn) -> io::Result<()> {
-        conn.write_all(self.greeting.as_bytes()).await?;
+impl Pop3 {
+    /// One plaintext or TLS session; `Ok(true)` when the peer asked for STARTTLS and was
+    /// told to go ahead.
+    async fn session(&self, conn: &mut Conn, greet: bool) -> io::Result<bool> {
+        if greet {
+            conn.write_all(self.greeting.as_bytes()).await?;
+        }
         let mut user: Option<Vec<u8>> = None;
         let mut fails = 0;
         let mut bad = 0;
         for _ in 0..MAX_COMMANDS {
             let line = match conn.read_line().await {
                 Ok(Some(l)) => l,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     conn.write_all(b"-ERR Input line too long.\r\n").await?;
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(e) => return Err(e),
             };
@@ -79,29 +86,34 @@ impl Handler for Pop3 {
                         .await?;
                     fails += 1;
                     if fails >= MAX_AUTH_FAILS {
-                        return Ok(());
+                        return Ok(false);
                     }
                     continue;
                 }
-                "AUTH" => match self.sasl(&mut conn, arg).await? {
+                "AUTH" => match self.sasl(conn, arg).await? {
                     Some(c) => c,
                     None => continue,
                 },
                 _ => {
                     conn.emit(Event::command(&line));
                     let reply: &[u8] = match verb.as_str() {
+                        "CAPA" if self.tls.is_some() && !conn.tls => b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n",
                         "CAPA" => b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n",
                         "QUIT" => {
                             conn.write_all(b"+OK Logging out\r\n").await?;
-                            return Ok(());
+                            return Ok(false);
                         }
                         "NOOP" => b"+OK\r\n",
+                        "STLS" if self.tls.is_some() && !conn.tls => {
+                            conn.write_all(b"+OK Begin TLS negotiation now.\r\n").await?;
+                            return Ok(true);
+                        }
                         "STLS" => b"-ERR TLS support not enabled.\r\n",
                         _ => {
                             bad += 1;
                             if bad >= MAX_BAD_COMMANDS {
                                 conn.write_all(b"-ERR Too many bad commands.\r\n").await?;
-                                return Ok(());
+                                return Ok(false);
                             }
                             b"-ERR Unknown command.\r\n"
                         }
@@ -119,8 +131,23 @@ impl Handler for Pop3 {
             if fails >= MAX_AUTH_FAILS {
                 conn.write_all(b"-ERR Disconnected for too many bad authentications.\r\n")
                     .await?;
-                return Ok(());
+                return Ok(false);
             }
+        }
+        Ok(false)
+    }
+}
+
+impl Handler for Pop3 {
+    async fn handle(&self, conn: Conn) -> io::Result<()> {
+        let mut conn = conn;
+        let mut greet = true;
+        while self.session(&mut conn, greet).await? {
+            let Some(acceptor) = &self.tls else {
+                return Ok(());
+            };
+            conn = starttls::upgrade(conn, acceptor).await?;
+            greet = false;
         }
         Ok(())
     }

@@ -8,9 +8,10 @@ use crate::clock::Civil;
 use crate::config::Config;
 use crate::event::{Event, PAYLOAD_MAX};
 use crate::limits::{Conn, Handler};
+use tokio_rustls::TlsAcceptor;
 
 use super::ftp::split_command;
-use super::sasl;
+use super::{sasl, starttls};
 
 /// Commands per connection before we hang up.
 const MAX_COMMANDS: usize = 500;
@@ -32,6 +33,7 @@ pub struct Smtp {
     mta: Mta,
     host: String,
     banner: Option<String>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Smtp {
@@ -53,6 +55,7 @@ impl Smtp {
                 .persona
                 .string("banner")
                 .map(|b| b.replace(['\r', '\n'], " ")),
+            tls: starttls::acceptor(cfg, "smtp"),
         }
     }
 
@@ -73,17 +76,18 @@ impl Smtp {
         format!("220 {text}\r\n")
     }
 
-    fn ehlo(&self, client: &str) -> String {
+    fn ehlo(&self, client: &str, tls: bool) -> String {
         let host = &self.host;
+        let starttls = if tls { "250-STARTTLS\r\n" } else { "" };
         match self.mta {
             Mta::Postfix => format!(
-                "250-{host}\r\n250-PIPELINING\r\n250-SIZE {MAX_MESSAGE}\r\n250-VRFY\r\n250-ETRN\r\n250-AUTH PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n"
+                "250-{host}\r\n250-PIPELINING\r\n250-SIZE {MAX_MESSAGE}\r\n250-VRFY\r\n250-ETRN\r\n{starttls}250-AUTH PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n"
             ),
             Mta::Exim => format!(
-                "250-{host} Hello {client}\r\n250-SIZE {MAX_MESSAGE}\r\n250-8BITMIME\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250-CHUNKING\r\n250 HELP\r\n"
+                "250-{host} Hello {client}\r\n250-SIZE {MAX_MESSAGE}\r\n250-8BITMIME\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250-CHUNKING\r\n{starttls}250 HELP\r\n"
             ),
             Mta::Sendmail => format!(
-                "250-{host} Hello {client}, pleased to meet you\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {MAX_MESSAGE}\r\n250-DSN\r\n250-AUTH PLAIN LOGIN\r\n250-DELIVERBY\r\n250 HELP\r\n"
+                "250-{host} Hello {client}, pleased to meet you\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {MAX_MESSAGE}\r\n250-DSN\r\n250-AUTH PLAIN LOGIN\r\n{starttls}250-DELIVERBY\r\n250 HELP\r\n"
             ),
         }
     }
@@ -96,32 +100,36 @@ struct Envelope {
     to: Vec<String>,
 }
 
-impl Handler for Smtp {
-    async fn handle(&self, mut conn: Conn) -> io::Result<()> {
-        conn.write_all(self.greeting().as_bytes()).await?;
+impl Smtp {
+    /// One plaintext or TLS session; `Ok(true)` when the peer asked for STARTTLS and was
+    /// told to go ahead.
+    async fn session(&self, conn: &mut Conn, greet: bool) -> io::Result<bool> {
+        if greet {
+            conn.write_all(self.greeting().as_bytes()).await?;
+        }
         let mut env = Envelope::default();
         let mut queued = 0u32;
         let mut errors = 0;
         for _ in 0..MAX_COMMANDS {
             let line = match conn.read_line().await {
                 Ok(Some(l)) => l,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     conn.write_all(b"500 5.5.0 Error: line too long\r\n")
                         .await?;
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(e) => return Err(e),
             };
             let (verb, arg) = split_command(&line);
             if verb == "AUTH" {
-                self.auth(&mut conn, arg).await?;
+                self.auth(conn, arg).await?;
                 continue;
             }
             conn.emit(Event::command(&line));
             let arg_text = crate::event::text(arg, 256);
             let reply = match verb.as_str() {
-                "EHLO" => self.ehlo(arg_text.trim()),
+                "EHLO" => self.ehlo(arg_text.trim(), self.tls.is_some() && !conn.tls),
                 "HELO" => format!("250 {}\r\n", self.host),
                 "MAIL" => {
                     env = Envelope {
@@ -141,7 +149,7 @@ impl Handler for Smtp {
                 "DATA" => {
                     conn.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                         .await?;
-                    match self.receive(&mut conn, &env).await? {
+                    match self.receive(conn, &env).await? {
                         true => {
                             queued += 1;
                             env = Envelope::default();
@@ -150,7 +158,7 @@ impl Handler for Smtp {
                         false => {
                             conn.write_all(b"552 5.3.4 Message size exceeds fixed limit\r\n")
                                 .await?;
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                 }
@@ -160,17 +168,21 @@ impl Handler for Smtp {
                 }
                 "NOOP" => "250 2.0.0 Ok\r\n".to_owned(),
                 "VRFY" => "252 2.0.0 Send some mail, I'll try my best\r\n".to_owned(),
+                "STARTTLS" if self.tls.is_some() && !conn.tls => {
+                    conn.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                    return Ok(true);
+                }
                 "STARTTLS" => "454 4.7.0 TLS not available due to local problem\r\n".to_owned(),
                 "QUIT" => {
                     conn.write_all(b"221 2.0.0 Bye\r\n").await?;
-                    return Ok(());
+                    return Ok(false);
                 }
                 _ => {
                     errors += 1;
                     if errors >= MAX_ERRORS {
                         let bye = format!("421 4.7.0 {} Error: too many errors\r\n", self.host);
                         conn.write_all(bye.as_bytes()).await?;
-                        return Ok(());
+                        return Ok(false);
                     }
                     "502 5.5.2 Error: command not recognized\r\n".to_owned()
                 }
@@ -179,6 +191,22 @@ impl Handler for Smtp {
         }
         conn.write_all(b"421 4.7.0 Error: too many commands\r\n")
             .await
+            .map(|()| false)
+    }
+}
+
+impl Handler for Smtp {
+    async fn handle(&self, conn: Conn) -> io::Result<()> {
+        let mut conn = conn;
+        let mut greet = true;
+        while self.session(&mut conn, greet).await? {
+            let Some(acceptor) = &self.tls else {
+                return Ok(());
+            };
+            conn = starttls::upgrade(conn, acceptor).await?;
+            greet = false;
+        }
+        Ok(())
     }
 }
 
