@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what decnet needs and is missing. Idempotent: a second run changes nothing.
 #   scripts/setup.sh run   -> what `make run` needs: Rust targets, wasm-opt, Docker (started)
-#   scripts/setup.sh test  -> the same, plus Chromium and chromedriver for the browser tests
+#   scripts/setup.sh test  -> the same, plus Chromium and chromedriver for the browser tests and
+#                             the client tools (nmap, smbclient, ldapsearch, ...) of the capture tests
 set -euo pipefail
 mode="${1:-run}"
 
@@ -34,6 +35,10 @@ have dockerd || need_apt+=(docker.io)
 if [ "$mode" = test ]; then
   have chromium || need_apt+=(chromium)
   have chromedriver || need_apt+=(chromium-driver)
+  # Real attacker tools the capture tests point at deckies (and nmap for fingerprints).
+  for pkg in nmap curl smbclient ldap-utils freetds-bin snmp sipsak tftp-hpa bind9-dnsutils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+  done
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"

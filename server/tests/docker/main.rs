@@ -7,6 +7,7 @@ mod helpers;
 mod support;
 
 mod capture;
+mod clients;
 mod deploy;
 mod mutate;
 mod resilience;
