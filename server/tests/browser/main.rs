@@ -15,3 +15,4 @@ mod helpers;
 mod admin;
 mod deploy;
 mod foundation;
+mod lazy;
