@@ -15,12 +15,12 @@ pub mod serverfns;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, Lazy};
 
 use components::layout::Layout;
+use pages::lazy::{AdminRoute, CapturedRoute, DeckyRoute, DeployRoute};
 use pages::{
-    admin_page::AdminPage, captured_page::CapturedPage, change_password_page::ChangePasswordPage,
-    decky_page::DeckyPage, deploy_page::DeployPage, fleet_page::FleetPage, login_page::LoginPage,
+    change_password_page::ChangePasswordPage, fleet_page::FleetPage, login_page::LoginPage,
 };
 
 /// The HTML document the server renders around [`App`].
@@ -53,10 +53,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/change-password") view=ChangePasswordPage />
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=FleetPage />
-                    <Route path=path!("/deploy") view=DeployPage />
-                    <Route path=path!("/deckies/:name") view=DeckyPage />
-                    <Route path=path!("/captured") view=CapturedPage />
-                    <Route path=path!("/admin") view=AdminPage />
+                    // Split into chunks of their own (pages::lazy).
+                    <Route path=path!("/deploy") view={Lazy::<DeployRoute>::new()} />
+                    <Route path=path!("/deckies/:name") view={Lazy::<DeckyRoute>::new()} />
+                    <Route path=path!("/captured") view={Lazy::<CapturedRoute>::new()} />
+                    <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>

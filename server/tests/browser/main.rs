@@ -16,3 +16,4 @@ mod admin;
 mod deploy;
 mod foundation;
 mod keyboard;
+mod lazy;
