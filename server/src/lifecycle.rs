@@ -128,7 +128,8 @@ impl RowCache {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// How many rows are held.
+    pub fn held(&self) -> usize {
         self.0.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
@@ -256,7 +257,7 @@ mod tests {
         cache.put(model("open", "me", "running"));
         for i in 0..CACHE_MAX * 2 {
             cache.put(model(&format!("done-{i}"), "me", "succeeded"));
-            assert!(cache.len() <= CACHE_MAX);
+            assert!(cache.held() <= CACHE_MAX);
         }
         assert_eq!(status_of(&cache, "open").as_deref(), Some("running"));
     }

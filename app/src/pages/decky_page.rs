@@ -22,6 +22,13 @@ pub fn DeckyPage() -> impl IntoView {
             .await
             .map(|l| l.into_iter().find(|d| d.name == n))
     });
+    // The controls' own copy, never refetched: the 2 s refresh below must not rebuild them
+    // (that would wipe an unsaved edit and the "Mutation queued" answer).
+    let controls = Resource::new(name, |n| async move {
+        list_deckies()
+            .await
+            .map(|l| l.into_iter().find(|d| d.name == n))
+    });
     let history = Resource::new(name, decky_history);
     let mutations = Resource::new(name, decky_mutations);
     let activity = Resource::new(name, |n| {
@@ -50,15 +57,19 @@ pub fn DeckyPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match decky.await {
-                        Ok(Some(d)) => {
-                            let editor = admin.then(|| view! { <MutationControls d=d.clone() decky /> });
-                            view! { <Identity d /> {editor} }.into_any()
-                        }
+                        Ok(Some(d)) => view! { <Identity d /> }.into_any(),
                         Ok(None) => view! { <p class="muted">"This decky is not in the fleet."</p> }.into_any(),
                         Err(e) => view! { <p class="error">{error_text(&e)}</p> }.into_any(),
                     }
                 })}
             </Transition>
+            {admin.then(|| view! {
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        controls.await.ok().flatten().map(|d| view! { <MutationControls d decky /> })
+                    })}
+                </Transition>
+            })}
             <h2>"Recent activity"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {

@@ -113,6 +113,14 @@ async fn the_fleet_loads_no_chunk_and_each_lazy_page_works_by_link_and_by_url() 
         .await
         .unwrap();
     wait_for(c, "#decky-page #mutations").await;
+    // The answer stays on screen through the page's 2 s refreshes.
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    let said = wait_for(c, "#decky-page .mutation-controls [role=status]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(said, "Mutation queued");
     screenshot(c, "lazy-decky-direct").await;
     b.client.clone().close().await.unwrap();
 }

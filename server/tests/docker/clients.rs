@@ -73,7 +73,14 @@ async fn real_client_programs_leave_their_credentials_in_the_api() {
 
     run(
         "smbclient",
-        &["-L", &format!("//{win}"), "-U", "alice%smb-secret", "-t", "10"],
+        &[
+            "-L",
+            &format!("//{win}"),
+            "-U",
+            "alice%smb-secret",
+            "-t",
+            "10",
+        ],
     );
     run(
         "ldapsearch",
@@ -89,7 +96,10 @@ async fn real_client_programs_leave_their_credentials_in_the_api() {
             "dc=corp,dc=local",
         ],
     );
-    run("tsql", &["-H", win, "-p", "1433", "-U", "sa", "-P", "mssql-secret"]);
+    run(
+        "tsql",
+        &["-H", win, "-p", "1433", "-U", "sa", "-P", "mssql-secret"],
+    );
     run(
         "curl",
         &[
@@ -103,7 +113,17 @@ async fn real_client_programs_leave_their_credentials_in_the_api() {
     );
     run(
         "snmpget",
-        &["-v2c", "-c", "snmp-community", "-t", "2", "-r", "0", infra, "1.3.6.1.2.1.1.5.0"],
+        &[
+            "-v2c",
+            "-c",
+            "snmp-community",
+            "-t",
+            "2",
+            "-r",
+            "0",
+            infra,
+            "1.3.6.1.2.1.1.5.0",
+        ],
     );
     run(
         "sipsak",
@@ -123,7 +143,16 @@ async fn real_client_programs_leave_their_credentials_in_the_api() {
     std::fs::write(upload.path(), b"enable secret 5 $1$pwned\n").unwrap();
     let upload_path = upload.path().to_str().unwrap().to_owned();
     run("tftp", &[infra, "-c", "put", &upload_path, "router.cfg"]);
-    run("dig", &[&format!("@{infra}"), "+time=2", "+tries=1", "secret-db.corp.local", "A"]);
+    run(
+        "dig",
+        &[
+            &format!("@{infra}"),
+            "+time=2",
+            "+tries=1",
+            "secret-db.corp.local",
+            "A",
+        ],
+    );
     let typed = t0.elapsed();
 
     // (decky, service, username, password): "" where the protocol carries a hash instead.
@@ -167,18 +196,26 @@ async fn real_client_programs_leave_their_credentials_in_the_api() {
         "NTLM material for offline cracking: {smb}"
     );
     let sip = creds.iter().find(|c| c["service"] == "sip").unwrap();
-    assert!(sip["extra"]["response"].is_string(), "digest response: {sip}");
+    assert!(
+        sip["extra"]["response"].is_string(),
+        "digest response: {sip}"
+    );
 
     // What was not a login: the uploaded file and the DNS question.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let logs = api_get(&app, &admin, "/logs?decky=cl-infra&limit=500").await;
         let text = logs["items"].to_string();
-        if text.contains("router.cfg") && text.contains("pwned") && text.contains("secret-db.corp.local")
+        if text.contains("router.cfg")
+            && text.contains("pwned")
+            && text.contains("secret-db.corp.local")
         {
             break;
         }
-        assert!(Instant::now() < deadline, "tftp or dns events missing: {logs:#}");
+        assert!(
+            Instant::now() < deadline,
+            "tftp or dns events missing: {logs:#}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
