@@ -1,16 +1,18 @@
 //! The catalogue of fake services this binary implements, their standard ports (SPEC 3.2),
 //! and how one is bound and run.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::event::Emitter;
-use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx};
+use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx, Socket};
 
+pub mod dns;
+pub mod dnswire;
 pub mod docker_api;
 pub mod ftp;
 pub mod http;
@@ -37,14 +39,46 @@ pub struct Port {
     pub number: u16,
     /// Implicit TLS on this port (443, 993, 995, 2376, 6443).
     pub tls: bool,
+    /// A UDP port (else TCP).
+    pub udp: bool,
+    /// Multicast group the UDP socket joins (LLMNR, mDNS).
+    pub group: Option<Ipv4Addr>,
 }
 
 const fn plain(number: u16) -> Port {
-    Port { number, tls: false }
+    Port {
+        number,
+        tls: false,
+        udp: false,
+        group: None,
+    }
 }
 
 const fn tls(number: u16) -> Port {
-    Port { number, tls: true }
+    Port {
+        number,
+        tls: true,
+        udp: false,
+        group: None,
+    }
+}
+
+const fn udp(number: u16) -> Port {
+    Port {
+        number,
+        tls: false,
+        udp: true,
+        group: None,
+    }
+}
+
+const fn multicast(number: u16, group: Ipv4Addr) -> Port {
+    Port {
+        number,
+        tls: false,
+        udp: true,
+        group: Some(group),
+    }
 }
 
 #[derive(Debug)]
@@ -140,6 +174,11 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[tls(6443), plain(8080)],
         alpn: HTTP_ALPN,
     },
+    ServiceDef {
+        slug: "dns",
+        ports: &[udp(53), plain(53)],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -181,10 +220,30 @@ pub async fn bind(
         } else {
             None
         };
-        let socket = TcpListener::bind((ip, number))
-            .await
-            .map_err(|e| format!("{}: cannot listen on {ip} port {number}: {e}", def.slug))?;
-        listeners.push(Listener { socket, tls });
+        let socket = if port.udp {
+            let socket = UdpSocket::bind((ip, number)).await.map_err(|e| {
+                format!("{}: cannot bind {ip} udp port {number}: {e}", def.slug)
+            })?;
+            if let Some(group) = port.group {
+                // Best effort: a namespace without multicast still gets unicast queries.
+                if let Err(e) = socket.join_multicast_v4(group, Ipv4Addr::UNSPECIFIED) {
+                    if ip.is_unspecified() {
+                        eprintln!("decnet-decoy: {}: cannot join {group}: {e}", def.slug);
+                    }
+                }
+            }
+            Socket::Udp(socket)
+        } else {
+            let socket = TcpListener::bind((ip, number))
+                .await
+                .map_err(|e| format!("{}: cannot listen on {ip} port {number}: {e}", def.slug))?;
+            Socket::Tcp(socket)
+        };
+        listeners.push(Listener {
+            socket,
+            tls,
+            index: i,
+        });
     }
     if listeners.is_empty() {
         return Err(format!("{}: no port could be served", def.slug));
@@ -256,6 +315,10 @@ macro_rules! with_handler {
             }
             "k8s" => {
                 let $h = k8s::K8s::new($cfg);
+                $body
+            }
+            "dns" => {
+                let $h = dns::Dns::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),
