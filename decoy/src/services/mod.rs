@@ -27,6 +27,7 @@ pub mod rdp;
 pub mod redis;
 pub mod sasl;
 pub mod smtp;
+pub mod snmp;
 pub mod ssh;
 pub mod telnet;
 pub mod vnc;
@@ -179,6 +180,11 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[udp(53), plain(53)],
         alpn: &[],
     },
+    ServiceDef {
+        slug: "snmp",
+        ports: &[udp(161)],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -319,6 +325,10 @@ macro_rules! with_handler {
             }
             "dns" => {
                 let $h = dns::Dns::new($cfg);
+                $body
+            }
+            "snmp" => {
+                let $h = snmp::Snmp::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),
