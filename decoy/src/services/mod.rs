@@ -30,6 +30,7 @@ pub mod smtp;
 pub mod snmp;
 pub mod ssh;
 pub mod telnet;
+pub mod tftp;
 pub mod vnc;
 
 #[cfg(test)]
@@ -185,6 +186,11 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[udp(161)],
         alpn: &[],
     },
+    ServiceDef {
+        slug: "tftp",
+        ports: &[udp(69)],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -329,6 +335,10 @@ macro_rules! with_handler {
             }
             "snmp" => {
                 let $h = snmp::Snmp::new($cfg);
+                $body
+            }
+            "tftp" => {
+                let $h = tftp::Tftp::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),

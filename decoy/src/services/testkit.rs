@@ -165,6 +165,14 @@ pub struct Events {
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Value>>>,
 }
 
+impl From<mpsc::UnboundedReceiver<Value>> for Events {
+    fn from(rx: mpsc::UnboundedReceiver<Value>) -> Self {
+        Events {
+            rx: Arc::new(Mutex::new(rx)),
+        }
+    }
+}
+
 impl Events {
     /// The next event of `kind`, skipping others; fails the test after a timeout.
     pub async fn expect(&mut self, kind: &str) -> Value {
