@@ -19,6 +19,7 @@ pub mod http;
 pub mod httpd;
 pub mod imap;
 pub mod k8s;
+pub mod llmnr;
 pub mod mqtt;
 pub mod mysql;
 pub mod pop3;
@@ -191,6 +192,14 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[udp(69)],
         alpn: &[],
     },
+    ServiceDef {
+        slug: "llmnr",
+        ports: &[
+            multicast(5355, Ipv4Addr::new(224, 0, 0, 252)),
+            multicast(5353, Ipv4Addr::new(224, 0, 0, 251)),
+        ],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -339,6 +348,10 @@ macro_rules! with_handler {
             }
             "tftp" => {
                 let $h = tftp::Tftp::new($cfg);
+                $body
+            }
+            "llmnr" => {
+                let $h = llmnr::Llmnr::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),
