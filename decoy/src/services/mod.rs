@@ -27,6 +27,7 @@ pub mod postgres;
 pub mod rdp;
 pub mod redis;
 pub mod sasl;
+pub mod sip;
 pub mod smtp;
 pub mod snmp;
 pub mod ssh;
@@ -193,6 +194,11 @@ pub static CATALOGUE: &[ServiceDef] = &[
         alpn: &[],
     },
     ServiceDef {
+        slug: "sip",
+        ports: &[udp(5060), plain(5060)],
+        alpn: &[],
+    },
+    ServiceDef {
         slug: "llmnr",
         ports: &[
             multicast(5355, Ipv4Addr::new(224, 0, 0, 252)),
@@ -352,6 +358,10 @@ macro_rules! with_handler {
             }
             "llmnr" => {
                 let $h = llmnr::Llmnr::new($cfg);
+                $body
+            }
+            "sip" => {
+                let $h = sip::Sip::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),
