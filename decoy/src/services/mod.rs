@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::event::Emitter;
 use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx, Socket};
 
+pub mod conpot;
 pub mod dns;
 pub mod dnswire;
 pub mod docker_api;
@@ -177,6 +178,12 @@ pub static CATALOGUE: &[ServiceDef] = &[
         slug: "k8s",
         ports: &[tls(6443), plain(8080)],
         alpn: HTTP_ALPN,
+    },
+    ServiceDef {
+        slug: "conpot",
+        // Modbus/TCP, SNMP, the web server; the handler tells them apart by position.
+        ports: &[plain(502), udp(161), plain(80)],
+        alpn: &[],
     },
     ServiceDef {
         slug: "dns",
@@ -362,6 +369,10 @@ macro_rules! with_handler {
             }
             "sip" => {
                 let $h = sip::Sip::new($cfg);
+                $body
+            }
+            "conpot" => {
+                let $h = conpot::Conpot::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),
