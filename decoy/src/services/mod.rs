@@ -594,6 +594,94 @@ mod tests {
         assert!(closes_within(&mut c, Duration::from_secs(5)).await);
     }
 
+    /// Openings of the UDP protocols we speak.
+    const UDP_PREFIXES: &[&[u8]] = &[
+        b"",
+        // DNS / LLMNR query header.
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01",
+        // SNMP v2c and v3.
+        b"\x30\x82\x01\x00\x02\x01\x01\x04\x06public\xa5",
+        b"\x30\x3a\x02\x01\x03\x30\x0f\x02\x02\x4a\x69\x02\x03\0\xff\xe3\x04\x01\x04",
+        // TFTP RRQ / WRQ.
+        b"\x00\x01startup-config\x00",
+        b"\x00\x02x\x00octet\x00",
+        // SIP.
+        b"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nFrom: b\r\nTo: c\r\nCall-ID: d\r\nCSeq: 1 REGISTER\r\n",
+    ];
+
+    fn datagram_events_are_bounded(slug: &str, rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+        while let Ok(ev) = rx.try_recv() {
+            let line = serde_json::to_string(&ev).unwrap();
+            assert!(line.len() < 16 * 1024, "{slug}: oversized event {}", line.len());
+            for key in ["ts", "seq", "decky", "service", "event", "src_ip", "src_port"] {
+                assert!(ev.get(key).is_some(), "{slug}: event without {key}");
+            }
+            assert_ne!(ev["event"], "connect", "{slug}: no connect events over UDP");
+        }
+    }
+
+    async fn fuzz_datagrams(def: &'static ServiceDef, rounds: usize) -> Result<(), String> {
+        let cfg = Config::default();
+        let limits = crate::services::testkit::test_limits();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ def.slug.len() as u64);
+        let udp_ports: Vec<usize> = (0..def.ports.len()).filter(|&i| def.ports[i].udp).collect();
+        with_handler!(def.slug, &cfg, limits, |h| {
+            let (emitter, mut rx) = Emitter::channel("fuzz");
+            for round in 0..rounds {
+                let mut data = UDP_PREFIXES[round % UDP_PREFIXES.len()].to_vec();
+                data.extend(rng.bytes(if round % 11 == 0 { 65_000 } else { 500 }));
+                data.truncate(crate::udp::DATAGRAM_MAX);
+                let port = udp_ports[round % udp_ports.len()];
+                let dg = crate::udp::Datagram {
+                    data: &data,
+                    session: Session::new(def.slug, "127.0.0.1:4444".parse().unwrap(), emitter.clone()),
+                    port,
+                    local: "127.0.0.1:0".parse().unwrap(),
+                    budget: limits.udp.budget(data.len()),
+                    limits: limits.udp,
+                };
+                let replies = h.datagram(&dg);
+                assert!(replies.len() <= 4, "{}: {} replies", def.slug, replies.len());
+                datagram_events_are_bounded(def.slug, &mut rx);
+            }
+        });
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn every_udp_service_survives_random_datagrams() {
+        for def in CATALOGUE.iter().filter(|d| d.ports.iter().any(|p| p.udp)) {
+            fuzz_datagrams(def, 300).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_udp_flood_is_rate_limited_and_the_service_still_answers() {
+        let limits = crate::limits::Limits {
+            udp: crate::udp::UdpLimits {
+                source_rate: 5,
+                source_burst: 10,
+                ..crate::udp::UdpLimits::default()
+            },
+            ..crate::services::testkit::test_limits()
+        };
+        let t = crate::services::testkit::start_with("dns", Config::default(), limits).await;
+        let flood = t.udp(0).await;
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x05corp\x05local\x00\x00\x01\x00\x01";
+        for _ in 0..3000 {
+            flood.send(query).await;
+        }
+        let mut answered = 0;
+        while flood.recv_within(Duration::from_millis(300)).await.is_some() {
+            answered += 1;
+        }
+        // The burst, and what the rate refilled while the flood lasted.
+        assert!((10..=40).contains(&answered), "answered {answered}");
+        // Another source is still served.
+        let other = t.udp(0).await;
+        assert!(!other.exchange(query).await.is_empty());
+    }
+
     #[test]
     fn catalogue_slugs_are_unique_and_findable() {
         for def in CATALOGUE {
