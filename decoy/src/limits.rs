@@ -445,7 +445,13 @@ pub async fn serve_all<H: Handler>(
     for Listener { socket, tls, index } in listeners {
         match socket {
             Socket::Tcp(socket) => {
-                tasks.spawn(accept_loop(socket, tls, index, handler.clone(), ctx.clone()));
+                tasks.spawn(accept_loop(
+                    socket,
+                    tls,
+                    index,
+                    handler.clone(),
+                    ctx.clone(),
+                ));
             }
             Socket::Udp(socket) => {
                 let (h, c, g) = (handler.clone(), ctx.clone(), gate.clone());

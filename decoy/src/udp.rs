@@ -78,7 +78,6 @@ pub struct Datagram<'a> {
     pub local: SocketAddr,
     /// Most bytes the replies may add up to; replies beyond it are not sent.
     pub budget: usize,
-    pub limits: UdpLimits,
 }
 
 impl Datagram<'_> {
@@ -179,6 +178,7 @@ impl Gate {
         }
     }
 
+    #[cfg(test)]
     pub fn sources(&self) -> usize {
         self.sources.len()
     }
@@ -265,7 +265,6 @@ pub async fn serve<H: Handler>(
             port,
             local,
             budget: limits.budget(n),
-            limits,
         };
         let replies = handler.datagram(&dg);
         let mut left = dg.budget;
@@ -384,7 +383,10 @@ mod tests {
             }
         }
         assert_eq!(yes, 50, "handled burst");
-        assert_eq!(pauses, 4000, "everything past the intake burst pauses reading");
+        assert_eq!(
+            pauses, 4000,
+            "everything past the intake burst pauses reading"
+        );
     }
 
     #[test]

@@ -223,7 +223,9 @@ fn udp_services_answer_and_report_without_connect_events() {
         assert!(Instant::now() < deadline, "no SNMP reply");
     };
     assert!(reply.ends_with(b"\x04\x0blab-printer"));
-    let line = rx.recv_timeout(Duration::from_secs(10)).expect("event line");
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("event line");
     let ev: serde_json::Value = serde_json::from_str(&line).expect("JSON");
     assert_eq!(ev["event"], "auth");
     assert_eq!(ev["service"], "snmp");

@@ -207,23 +207,34 @@ impl Conpot {
         let qty = u16_at(data, 2);
         let report_read = |addr: u16, qty: u16| {
             conn.emit(
-                Event::request(function_name(f), format!("unit={unit} addr={addr} qty={qty}"), "")
-                    .field("function", f)
-                    .field("unit", unit)
-                    .field("address", addr)
-                    .field("quantity", qty),
+                Event::request(
+                    function_name(f),
+                    format!("unit={unit} addr={addr} qty={qty}"),
+                    "",
+                )
+                .field("function", f)
+                .field("unit", unit)
+                .field("address", addr)
+                .field("quantity", qty),
             );
         };
         let report_write = |addr: u16, values: Vec<u64>| {
             let shown: Vec<u64> = values.iter().take(VALUES_SHOWN).copied().collect();
-            let text = shown.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            let text = shown
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
             conn.emit(
-                Event::command(format!("{} unit={unit} addr={addr} values={text}", function_name(f)))
-                    .field("function", f)
-                    .field("unit", unit)
-                    .field("address", addr)
-                    .field("values", shown)
-                    .field("count", values.len() as u64),
+                Event::command(format!(
+                    "{} unit={unit} addr={addr} values={text}",
+                    function_name(f)
+                ))
+                .field("function", f)
+                .field("unit", unit)
+                .field("address", addr)
+                .field("values", shown)
+                .field("count", values.len() as u64),
             );
         };
         match f {
@@ -427,7 +438,8 @@ impl Conpot {
                             .field("protocol", "modbus")
                             .payload(&buf),
                     );
-                    conn.write_all(&adu(&buf, unit, &exception(f, 0x01))).await?;
+                    conn.write_all(&adu(&buf, unit, &exception(f, 0x01)))
+                        .await?;
                     buf.clear();
                     continue;
                 }
@@ -454,7 +466,8 @@ impl Conpot {
                         );
                         let mut head = buf.clone();
                         head.resize(4, 0);
-                        conn.write_all(&adu(&head, unit, &exception(f, 0x01))).await?;
+                        conn.write_all(&adu(&head, unit, &exception(f, 0x01)))
+                            .await?;
                         buf.clear();
                         continue;
                     }
@@ -500,9 +513,12 @@ impl App for PlcWeb {
                 let pass = find(&["password", "pass", "pwd", "passwd"]);
                 if let Some(pass) = pass {
                     conn.emit(
-                        Event::auth(find(&["username", "user", "login"]).unwrap_or_default(), pass)
-                            .field("method", "form")
-                            .text("path", &req.target),
+                        Event::auth(
+                            find(&["username", "user", "login"]).unwrap_or_default(),
+                            pass,
+                        )
+                        .field("method", "form")
+                        .text("path", &req.target),
                     );
                 }
                 Response::html(200, login_page(&self.host, true))
@@ -569,7 +585,10 @@ mod tests {
         let mut ev = t.events();
 
         c.send(&frame(1, 1, &[0x03, 0, 3, 0, 2])).await;
-        assert_eq!(c.read_exact(13).await, frame(1, 1, &[0x03, 4, 0, 67, 0, 220]));
+        assert_eq!(
+            c.read_exact(13).await,
+            frame(1, 1, &[0x03, 4, 0, 67, 0, 220])
+        );
         let e = ev.expect("request").await;
         assert_eq!(e["service"], "conpot");
         assert_eq!(e["method"], "read_holding_registers");
@@ -577,17 +596,27 @@ mod tests {
         assert_eq!(e["quantity"], 2);
 
         // Write, then read back on the same connection.
-        c.send(&frame(2, 1, &[0x10, 0, 4, 0, 2, 4, 0x01, 0x2c, 0xff, 0xff])).await;
+        c.send(&frame(2, 1, &[0x10, 0, 4, 0, 2, 4, 0x01, 0x2c, 0xff, 0xff]))
+            .await;
         assert_eq!(c.read_exact(12).await, frame(2, 1, &[0x10, 0, 4, 0, 2]));
         let w = ev.expect("command").await;
         assert_eq!(w["function"], 16);
         assert_eq!(w["address"], 4);
         assert_eq!(w["values"], serde_json::json!([300, 65535]));
-        assert_eq!(w["command"], "write_multiple_registers unit=1 addr=4 values=300,65535");
+        assert_eq!(
+            w["command"],
+            "write_multiple_registers unit=1 addr=4 values=300,65535"
+        );
         c.send(&frame(3, 1, &[0x03, 0, 4, 0, 2])).await;
-        assert_eq!(c.read_exact(13).await, frame(3, 1, &[0x03, 4, 0x01, 0x2c, 0xff, 0xff]));
+        assert_eq!(
+            c.read_exact(13).await,
+            frame(3, 1, &[0x03, 4, 0x01, 0x2c, 0xff, 0xff])
+        );
         c.send(&frame(4, 1, &[0x05, 0, 9, 0xff, 0x00])).await;
-        assert_eq!(c.read_exact(12).await, frame(4, 1, &[0x05, 0, 9, 0xff, 0x00]));
+        assert_eq!(
+            c.read_exact(12).await,
+            frame(4, 1, &[0x05, 0, 9, 0xff, 0x00])
+        );
         assert_eq!(ev.expect("command").await["values"], serde_json::json!([1]));
 
         // Read Device Identification, as nmap's modbus-discover asks.
@@ -628,7 +657,10 @@ mod tests {
         assert!(String::from_utf8_lossy(&reply).contains("Schneider Electric BMX NOE 0100"));
         let mut ev = t.events();
         let a = ev.expect("auth").await;
-        assert_eq!((a["method"].as_str(), a["protocol"].as_str()), (Some("community"), Some("snmp")));
+        assert_eq!(
+            (a["method"].as_str(), a["protocol"].as_str()),
+            (Some("community"), Some("snmp"))
+        );
 
         let mut w = t.connect(2).await;
         w.send(b"GET / HTTP/1.1\r\nHost: plc\r\n\r\n").await;
@@ -637,9 +669,15 @@ mod tests {
         assert!(page.contains("action=\"/login.htm\""));
         let body = "username=USER&password=USER";
         w.send(format!("POST /login.htm HTTP/1.1\r\nHost: plc\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes()).await;
-        assert!(w.read_http_response().await.contains("Invalid user name or password."));
+        assert!(w
+            .read_http_response()
+            .await
+            .contains("Invalid user name or password."));
         let a = ev.expect("auth").await;
-        assert_eq!((a["username"].as_str(), a["password"].as_str()), (Some("USER"), Some("USER")));
+        assert_eq!(
+            (a["username"].as_str(), a["password"].as_str()),
+            (Some("USER"), Some("USER"))
+        );
         assert_eq!(a["method"], "form");
     }
 

@@ -625,7 +625,11 @@ mod tests {
         let c = t.udp(0).await;
         let mut ev = t.events();
 
-        let r = parse(&c.exchange(&query("www.ACME.example", TYPE_A, CLASS_IN)).await).unwrap();
+        let r = parse(
+            &c.exchange(&query("www.ACME.example", TYPE_A, CLASS_IN))
+                .await,
+        )
+        .unwrap();
         assert_eq!(r.header.id, 0xbeef);
         assert_eq!(r.header.flags & 0x840f, 0x8400, "QR AA NOERROR");
         assert_eq!(r.header.flags & 0x0080, 0, "no recursion offered");
@@ -640,8 +644,11 @@ mod tests {
         assert_eq!(e["rcode"], "NOERROR");
         assert_eq!(e["proto"], "udp");
 
-        let r = parse(&c.exchange(&query("mail.acme.example", TYPE_AAAA, CLASS_IN)).await)
-            .unwrap();
+        let r = parse(
+            &c.exchange(&query("mail.acme.example", TYPE_AAAA, CLASS_IN))
+                .await,
+        )
+        .unwrap();
         assert_eq!(r.records[0].rtype, TYPE_AAAA);
         assert_eq!(r.records[0].rdata[0], 0xfd);
         assert_eq!(r.records[0].rdata[15], 25);
@@ -664,13 +671,20 @@ mod tests {
         let (ptr, _) = read_name(&raw, raw.len() - r.records[0].rdata.len()).unwrap();
         assert_eq!(ptr.to_string(), "ns-01.acme.example");
 
-        let r = parse(&c.exchange(&query("nosuch.acme.example", TYPE_A, CLASS_IN)).await)
-            .unwrap();
+        let r = parse(
+            &c.exchange(&query("nosuch.acme.example", TYPE_A, CLASS_IN))
+                .await,
+        )
+        .unwrap();
         assert_eq!(r.header.flags & 0x0f, u16::from(RCODE_NXDOMAIN));
         assert_eq!(r.records.len(), 1, "SOA in authority");
         assert_eq!(r.records[0].rtype, TYPE_SOA);
 
-        let r = parse(&c.exchange(&query("www.acme.example", TYPE_MX, CLASS_IN)).await).unwrap();
+        let r = parse(
+            &c.exchange(&query("www.acme.example", TYPE_MX, CLASS_IN))
+                .await,
+        )
+        .unwrap();
         assert_eq!(r.header.flags & 0x0f, 0, "NODATA");
         assert_eq!(r.header.ancount, 0);
 
@@ -695,7 +709,10 @@ mod tests {
         let r = parse(&c.exchange(&query("corp.local", TYPE_AXFR, CLASS_IN)).await).unwrap();
         assert_eq!(r.header.flags & 0x0f, u16::from(RCODE_REFUSED));
         let e = ev.expect("request").await;
-        assert_eq!((e["qtype"].as_str(), e["rcode"].as_str()), (Some("AXFR"), Some("REFUSED")));
+        assert_eq!(
+            (e["qtype"].as_str(), e["rcode"].as_str()),
+            (Some("AXFR"), Some("REFUSED"))
+        );
 
         let r = parse(&c.exchange(&query("corp.local", TYPE_ANY, CLASS_IN)).await).unwrap();
         assert_eq!(r.records.len(), 1);
@@ -715,7 +732,9 @@ mod tests {
         framed.extend_from_slice(&q);
         c.send(&framed).await;
         let len = c.read_exact(2).await;
-        let body = c.read_exact(usize::from(u16::from_be_bytes([len[0], len[1]]))).await;
+        let body = c
+            .read_exact(usize::from(u16::from_be_bytes([len[0], len[1]])))
+            .await;
         let r = parse(&body).unwrap();
         assert_eq!(r.header.flags & 0x0f, u16::from(RCODE_NXDOMAIN));
         assert_ne!(r.header.flags & 0x0080, 0, "open mode offers recursion");
@@ -725,8 +744,14 @@ mod tests {
 
     #[test]
     fn replies_fit_the_budget_or_are_truncated() {
-        let dns = Dns::new(&cfg(json!({"domain": "a-rather-long-zone-name.example.internal"})));
-        let q = query("a-rather-long-zone-name.example.internal", TYPE_SOA, CLASS_IN);
+        let dns = Dns::new(&cfg(
+            json!({"domain": "a-rather-long-zone-name.example.internal"}),
+        ));
+        let q = query(
+            "a-rather-long-zone-name.example.internal",
+            TYPE_SOA,
+            CLASS_IN,
+        );
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         let full = dns.answer(&q, peer, "udp", 4096, |_| {}).unwrap();
         let small = dns.answer(&q, peer, "udp", full.len() - 1, |_| {}).unwrap();
@@ -738,7 +763,13 @@ mod tests {
             None
         );
         let r = dns
-            .answer(b"\x12\x34\x01\x00\x00\x01\0\0\0\0\0\0\x05ab", peer, "udp", 100, |_| {})
+            .answer(
+                b"\x12\x34\x01\x00\x00\x01\0\0\0\0\0\0\x05ab",
+                peer,
+                "udp",
+                100,
+                |_| {},
+            )
             .unwrap();
         assert_eq!(r.len(), 12);
         assert_eq!(r[3] & 0x0f, RCODE_FORMERR);

@@ -108,10 +108,6 @@ impl Name {
         }
     }
 
-    pub fn is_root(&self) -> bool {
-        self.labels.is_empty()
-    }
-
     /// `prefix.self`.
     pub fn child(&self, prefix: &str) -> Name {
         let mut n = Name::parse(prefix);
@@ -176,7 +172,9 @@ pub struct Header {
 
 impl Header {
     pub fn parse(buf: &[u8]) -> Option<Header> {
-        let w = |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*buf.get(i)?, *buf.get(i + 1)?])) };
+        let w = |i: usize| -> Option<u16> {
+            Some(u16::from_be_bytes([*buf.get(i)?, *buf.get(i + 1)?]))
+        };
         Some(Header {
             id: w(0)?,
             flags: w(2)?,
@@ -315,9 +313,8 @@ fn parse_body(buf: &[u8], header: Header) -> Option<Message> {
             qclass,
         });
     }
-    let rr_count = usize::from(header.ancount)
-        + usize::from(header.nscount)
-        + usize::from(header.arcount);
+    let rr_count =
+        usize::from(header.ancount) + usize::from(header.nscount) + usize::from(header.arcount);
     let mut records = Vec::new();
     let mut edns = None;
     for _ in 0..rr_count.min(MAX_RECORDS) {
@@ -397,12 +394,6 @@ impl Writer {
         }
     }
 
-    pub fn set_flags(&mut self, flags: u16) {
-        if let Some(slot) = self.buf.get_mut(2..4) {
-            slot.copy_from_slice(&flags.to_be_bytes());
-        }
-    }
-
     pub fn u16(&mut self, v: u16) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
@@ -468,10 +459,6 @@ impl Writer {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
     pub fn finish(self) -> Vec<u8> {
         self.buf
     }
@@ -509,9 +496,7 @@ mod tests {
         assert_eq!(m.questions.len(), 1);
         assert_eq!(m.questions[0].name.to_string(), "www.Example.com");
         assert_eq!(m.questions[0].qtype, TYPE_AAAA);
-        assert!(m.questions[0]
-            .name
-            .is_under(&Name::parse("example.COM")));
+        assert!(m.questions[0].name.is_under(&Name::parse("example.COM")));
         assert_eq!(
             m.questions[0]
                 .name
@@ -527,10 +512,10 @@ mod tests {
         let mut w = Writer::new(&h);
         let zone = Name::parse("corp.example");
         w.name(&zone.child("www"));
-        let before = w.len();
+        let before = w.buf.len();
         w.name(&zone.child("mail"));
         // "mail" + pointer to "corp.example".
-        assert_eq!(w.len() - before, 1 + 4 + 2);
+        assert_eq!(w.buf.len() - before, 1 + 4 + 2);
         let buf = w.finish();
         let (n, next) = read_name(&buf, before).unwrap();
         assert_eq!(n.to_string(), "mail.corp.example");

@@ -195,7 +195,10 @@ mod tests {
         c.send(&query(7, "wpad", TYPE_A)).await;
         assert!(c.recv_within(Duration::from_millis(300)).await.is_none());
         let e = ev.expect("request").await;
-        assert_eq!((e["qname"].as_str(), e["answered"].as_bool()), (Some("wpad"), Some(false)));
+        assert_eq!(
+            (e["qname"].as_str(), e["answered"].as_bool()),
+            (Some("wpad"), Some(false))
+        );
 
         // Someone answering LLMNR: reported.
         let mut resp = query(9, "fileserver", TYPE_A);

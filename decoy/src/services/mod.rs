@@ -255,9 +255,9 @@ pub async fn bind(
             None
         };
         let socket = if port.udp {
-            let socket = UdpSocket::bind((ip, number)).await.map_err(|e| {
-                format!("{}: cannot bind {ip} udp port {number}: {e}", def.slug)
-            })?;
+            let socket = UdpSocket::bind((ip, number))
+                .await
+                .map_err(|e| format!("{}: cannot bind {ip} udp port {number}: {e}", def.slug))?;
             if let Some(group) = port.group {
                 // Best effort: a namespace without multicast still gets unicast queries.
                 if let Err(e) = socket.join_multicast_v4(group, Ipv4Addr::UNSPECIFIED) {
@@ -609,11 +609,20 @@ mod tests {
         b"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nFrom: b\r\nTo: c\r\nCall-ID: d\r\nCSeq: 1 REGISTER\r\n",
     ];
 
-    fn datagram_events_are_bounded(slug: &str, rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+    fn datagram_events_are_bounded(
+        slug: &str,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    ) {
         while let Ok(ev) = rx.try_recv() {
             let line = serde_json::to_string(&ev).unwrap();
-            assert!(line.len() < 16 * 1024, "{slug}: oversized event {}", line.len());
-            for key in ["ts", "seq", "decky", "service", "event", "src_ip", "src_port"] {
+            assert!(
+                line.len() < 16 * 1024,
+                "{slug}: oversized event {}",
+                line.len()
+            );
+            for key in [
+                "ts", "seq", "decky", "service", "event", "src_ip", "src_port",
+            ] {
                 assert!(ev.get(key).is_some(), "{slug}: event without {key}");
             }
             assert_ne!(ev["event"], "connect", "{slug}: no connect events over UDP");
@@ -634,14 +643,22 @@ mod tests {
                 let port = udp_ports[round % udp_ports.len()];
                 let dg = crate::udp::Datagram {
                     data: &data,
-                    session: Session::new(def.slug, "127.0.0.1:4444".parse().unwrap(), emitter.clone()),
+                    session: Session::new(
+                        def.slug,
+                        "127.0.0.1:4444".parse().unwrap(),
+                        emitter.clone(),
+                    ),
                     port,
                     local: "127.0.0.1:0".parse().unwrap(),
                     budget: limits.udp.budget(data.len()),
-                    limits: limits.udp,
                 };
                 let replies = h.datagram(&dg);
-                assert!(replies.len() <= 4, "{}: {} replies", def.slug, replies.len());
+                assert!(
+                    replies.len() <= 4,
+                    "{}: {} replies",
+                    def.slug,
+                    replies.len()
+                );
                 datagram_events_are_bounded(def.slug, &mut rx);
             }
         });
@@ -672,7 +689,11 @@ mod tests {
             flood.send(query).await;
         }
         let mut answered = 0;
-        while flood.recv_within(Duration::from_millis(300)).await.is_some() {
+        while flood
+            .recv_within(Duration::from_millis(300))
+            .await
+            .is_some()
+        {
             answered += 1;
         }
         // The burst, and what the rate refilled while the flood lasted.

@@ -196,10 +196,13 @@ fn reason(code: u16) -> &'static str {
 }
 
 fn has_param(header: &str, param: &str) -> bool {
-    header
-        .split(';')
-        .skip(1)
-        .any(|p| p.trim().split('=').next().unwrap_or("").eq_ignore_ascii_case(param))
+    header.split(';').skip(1).any(|p| {
+        p.trim()
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .eq_ignore_ascii_case(param)
+    })
 }
 
 impl Sip {
@@ -321,9 +324,7 @@ impl Sip {
         let complete = ["via", "from", "to", "call-id", "cseq"]
             .iter()
             .all(|h| msg.header(h).is_some());
-        if msg.header("via").is_none() {
-            return None;
-        }
+        msg.header("via")?;
         if !complete {
             return Some(self.respond(&msg, 400, peer, &[]));
         }
@@ -378,7 +379,10 @@ impl Sip {
                 let own = own_ip_towards(peer.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
                 extra.push(("Contact", format!("<sip:{own}:5060>")));
                 extra.push(("Accept", "application/sdp".to_owned()));
-                extra.push(("Supported", "100rel, timer, replaces, norefersub".to_owned()));
+                extra.push((
+                    "Supported",
+                    "100rel, timer, replaces, norefersub".to_owned(),
+                ));
             }
             401 => {
                 let nonce = crate::event::hex(&random_bytes::<16>());
@@ -488,11 +492,14 @@ mod tests {
         assert!(reply.starts_with("SIP/2.0 200 OK\r\n"), "{reply}");
         assert!(reply.contains("\r\nServer: Asterisk PBX 18.20.2\r\n"));
         let port = c.socket.local_addr().unwrap().port();
-        assert!(reply.contains(&format!(
-            "Via: SIP/2.0/UDP nm;branch=foo;rport={port};received=127.0.0.1\r\n"
-        )) || reply.contains(&format!(
-            "Via: SIP/2.0/UDP nm;branch=foo;received=127.0.0.1;rport={port}\r\n"
-        )), "{reply}");
+        assert!(
+            reply.contains(&format!(
+                "Via: SIP/2.0/UDP nm;branch=foo;rport={port};received=127.0.0.1\r\n"
+            )) || reply.contains(&format!(
+                "Via: SIP/2.0/UDP nm;branch=foo;received=127.0.0.1;rport={port}\r\n"
+            )),
+            "{reply}"
+        );
         assert!(reply.contains("\r\nTo: <sip:nm2@nm2>;tag=as"));
         assert!(reply.contains("\r\nCSeq: 42 OPTIONS\r\n"));
         let e = ev.expect("request").await;
@@ -552,14 +559,26 @@ mod tests {
             .answer(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", peer, "udp", &|_| {})
             .is_none());
         assert!(sip.answer(b"\r\n\r\n", peer, "udp", &|_| {}).is_none());
-        assert!(sip.answer(b"\x00\x01garbage", peer, "udp", &|_| {}).is_none());
+        assert!(sip
+            .answer(b"\x00\x01garbage", peer, "udp", &|_| {})
+            .is_none());
         // No Via: nowhere to answer.
         assert!(sip
-            .answer(b"OPTIONS sip:x SIP/2.0\r\nFrom: a\r\n\r\n", peer, "udp", &|_| {})
+            .answer(
+                b"OPTIONS sip:x SIP/2.0\r\nFrom: a\r\n\r\n",
+                peer,
+                "udp",
+                &|_| {}
+            )
             .is_none());
         // A Via but missing headers: 400.
         let r = sip
-            .answer(b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n", peer, "udp", &|_| {})
+            .answer(
+                b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n",
+                peer,
+                "udp",
+                &|_| {},
+            )
             .unwrap();
         assert!(r.starts_with(b"SIP/2.0 400 Bad Request\r\n"));
     }

@@ -26,6 +26,7 @@ const MAX_ARCS: usize = 128;
 
 const INTEGER: u8 = 0x02;
 const OCTET_STRING: u8 = 0x04;
+#[cfg(test)]
 const NULL: u8 = 0x05;
 const OID: u8 = 0x06;
 const SEQUENCE: u8 = 0x30;
@@ -303,7 +304,8 @@ impl Profile {
     /// A PLC (conpot): a Schneider Electric Modicon M340 Ethernet module.
     pub fn ics() -> Profile {
         Profile {
-            descr: "Schneider Electric BMX NOE 0100 Ethernet TCP/IP Module, Modicon M340 V3.1".into(),
+            descr: "Schneider Electric BMX NOE 0100 Ethernet TCP/IP Module, Modicon M340 V3.1"
+                .into(),
             object_id: "1.3.6.1.4.1.3833.1.7.255.4",
             contact: String::new(),
             location: "Pump station 3".into(),
@@ -375,7 +377,10 @@ impl Snmp {
         mib.insert(sys(5), Value::Str(host.clone().into_bytes()));
         mib.insert(sys(6), Value::Str(profile.location.into_bytes()));
         mib.insert(sys(7), Value::Int(profile.services));
-        mib.insert(oid_from("1.3.6.1.2.1.2.1.0"), Value::Int(profile.ifaces.len() as i64));
+        mib.insert(
+            oid_from("1.3.6.1.2.1.2.1.0"),
+            Value::Int(profile.ifaces.len() as i64),
+        );
         for (i, (descr, kind, mtu, speed)) in profile.ifaces.iter().enumerate() {
             let index = i as u32 + 1;
             let col = |c: u32| {
@@ -512,7 +517,13 @@ impl Snmp {
         };
         let oids: Vec<String> = request
             .as_ref()
-            .map(|p| p.varbinds.iter().take(8).map(|(o, _)| oid_string(o)).collect())
+            .map(|p| {
+                p.varbinds
+                    .iter()
+                    .take(8)
+                    .map(|(o, _)| oid_string(o))
+                    .collect()
+            })
             .unwrap_or_default();
         emit(
             Event::auth("", community)
@@ -574,15 +585,20 @@ impl Snmp {
             PDU_GETBULK if !v1 => {
                 let n = req.varbinds.len();
                 let non_rep = usize::try_from(req.status.max(0)).unwrap_or(0).min(n);
-                let max_rep = usize::try_from(req.index.max(0)).unwrap_or(0).min(MAX_VARBINDS);
-                let mut cursors: Vec<Vec<u32>> = req.varbinds.iter().map(|(o, _)| o.clone()).collect();
+                let max_rep = usize::try_from(req.index.max(0))
+                    .unwrap_or(0)
+                    .min(MAX_VARBINDS);
+                let mut cursors: Vec<Vec<u32>> =
+                    req.varbinds.iter().map(|(o, _)| o.clone()).collect();
                 let mut plan: Vec<usize> = (0..non_rep).collect();
                 for _ in 0..max_rep {
                     plan.extend(non_rep..n);
                 }
                 let mut best = reply(0, 0, &[]);
                 for col in plan.into_iter().take(MAX_VARBINDS) {
-                    let Some(cur) = cursors.get(col).cloned() else { break };
+                    let Some(cur) = cursors.get(col).cloned() else {
+                        break;
+                    };
                     let vb = match self.next_after(&cur) {
                         Some((o, v)) => {
                             let vb = varbind(o, self.encode_value(v));
@@ -734,7 +750,14 @@ struct Pdu {
 fn parse_pdu(tag: u8, pdu: &[u8]) -> Option<Pdu> {
     if !matches!(
         tag,
-        PDU_GET | PDU_GETNEXT | PDU_RESPONSE | PDU_SET | PDU_GETBULK | PDU_INFORM | PDU_TRAP_V2 | PDU_REPORT
+        PDU_GET
+            | PDU_GETNEXT
+            | PDU_RESPONSE
+            | PDU_SET
+            | PDU_GETBULK
+            | PDU_INFORM
+            | PDU_TRAP_V2
+            | PDU_REPORT
     ) {
         return None;
     }
@@ -833,7 +856,19 @@ mod tests {
 
     #[test]
     fn ber_round_trips() {
-        for v in [0i64, 1, 127, 128, 255, 256, -1, -128, -129, i64::MAX, i64::MIN] {
+        for v in [
+            0i64,
+            1,
+            127,
+            128,
+            255,
+            256,
+            -1,
+            -128,
+            -129,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let e = enc_int(v);
             assert_eq!(Ber::new(&e).int(), Some(v), "{v}");
         }
@@ -843,13 +878,20 @@ mod tests {
         assert_eq!(parse_oid(&enc_oid(&o)[2..]).unwrap(), o);
         assert_eq!(enc_unsigned(TIMETICKS, 0x80), vec![TIMETICKS, 2, 0, 0x80]);
         // Long-form lengths, as nmap's probe uses.
-        assert_eq!(Ber::new(&[0x04, 0x82, 0, 2, b'h', b'i']).next(), Some((4, &b"hi"[..])));
+        assert_eq!(
+            Ber::new(&[0x04, 0x82, 0, 2, b'h', b'i']).next(),
+            Some((4, &b"hi"[..]))
+        );
         // Lengths past the end, indefinite lengths, huge lengths.
         assert_eq!(Ber::new(&[0x04, 5, 1]).next(), None);
         assert_eq!(Ber::new(&[0x30, 0x80, 0, 0]).next(), None);
         assert_eq!(Ber::new(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]).next(), None);
         assert_eq!(parse_oid(&[0x2b, 0x86]), None, "unterminated");
-        assert_eq!(parse_oid(&[0x2b, 0xff, 0xff, 0xff, 0xff, 0x7f]), None, "arc overflow");
+        assert_eq!(
+            parse_oid(&[0x2b, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            None,
+            "arc overflow"
+        );
     }
 
     #[tokio::test]
@@ -859,7 +901,14 @@ mod tests {
         let mut ev = t.events();
 
         let reply = c
-            .exchange(&request(1, "public", PDU_GET, 0, 0, &["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"]))
+            .exchange(&request(
+                1,
+                "public",
+                PDU_GET,
+                0,
+                0,
+                &["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"],
+            ))
             .await;
         let (status, vbs) = varbinds(&reply);
         assert_eq!(status, 0);
@@ -877,13 +926,27 @@ mod tests {
 
         // A walk from the system group: next is sysObjectID, then sysUpTime.
         let reply = c
-            .exchange(&request(1, "public", PDU_GETNEXT, 0, 0, &["1.3.6.1.2.1.1.1.0"]))
+            .exchange(&request(
+                1,
+                "public",
+                PDU_GETNEXT,
+                0,
+                0,
+                &["1.3.6.1.2.1.1.1.0"],
+            ))
             .await;
         let (_, vbs) = varbinds(&reply);
         assert_eq!(vbs[0].0, "1.3.6.1.2.1.1.2.0");
         assert_eq!(vbs[0].1, OID);
         let reply = c
-            .exchange(&request(1, "public", PDU_GETNEXT, 0, 0, &["1.3.6.1.2.1.1.2.0"]))
+            .exchange(&request(
+                1,
+                "public",
+                PDU_GETNEXT,
+                0,
+                0,
+                &["1.3.6.1.2.1.1.2.0"],
+            ))
             .await;
         assert_eq!(varbinds(&reply).1[0].1, TIMETICKS);
         // Past the end.
@@ -899,12 +962,21 @@ mod tests {
 
         // GETBULK: as many as the budget allows, in order.
         let reply = c
-            .exchange(&request(1, "public", PDU_GETBULK, 0, 50, &["1.3.6.1.2.1.1"]))
+            .exchange(&request(
+                1,
+                "public",
+                PDU_GETBULK,
+                0,
+                50,
+                &["1.3.6.1.2.1.1"],
+            ))
             .await;
         let (_, vbs) = varbinds(&reply);
         assert!(!vbs.is_empty());
         assert_eq!(vbs[0].0, "1.3.6.1.2.1.1.1.0");
-        assert!(reply.len() <= 4 * request(1, "public", PDU_GETBULK, 0, 50, &["1.3.6.1.2.1.1"]).len());
+        assert!(
+            reply.len() <= 4 * request(1, "public", PDU_GETBULK, 0, 50, &["1.3.6.1.2.1.1"]).len()
+        );
 
         // Wrong community: recorded, never answered.
         c.send(&request(1, "secret", PDU_GET, 0, 0, &["1.3.6.1.2.1.1.1.0"]))
@@ -951,12 +1023,17 @@ mod tests {
         // SNMPv1public: sysName with long-form lengths.
         let probe = b"0\x82\0/\x02\x01\0\x04\x06public\xa0\x82\0\x20\x02\x04\x4c\x33\xa7\x56\x02\x01\0\x02\x01\0\x30\x82\0\x10\x30\x82\0\x0c\x06\x08\x2b\x06\x01\x02\x01\x01\x05\0\x05\0";
         let reply = c.exchange(probe).await;
-        assert!(reply.windows(12).any(|w| w == b"\x02\x01\0\x04\x06public\xa2"));
+        assert!(reply
+            .windows(12)
+            .any(|w| w == b"\x02\x01\0\x04\x06public\xa2"));
         assert!(reply.ends_with(b"\x06\x08\x2b\x06\x01\x02\x01\x01\x05\0\x04\x0blab-printer"));
         // SNMPv3GetRequest: a discovery report naming net-snmp's engine.
         let probe = b"\x30\x3a\x02\x01\x03\x30\x0f\x02\x02\x4a\x69\x02\x03\0\xff\xe3\x04\x01\x04\x02\x01\x03\x04\x10\x30\x0e\x04\0\x02\x01\0\x02\x01\0\x04\0\x04\0\x04\0\x30\x12\x04\0\x04\0\xa0\x0c\x02\x02\x37\xf0\x02\x01\0\x02\x01\0\x30\0";
         let reply = c.exchange(probe).await;
-        assert!(reply[1] < 0x80, "short-form length, as nmap's match expects");
+        assert!(
+            reply[1] < 0x80,
+            "short-form length, as nmap's match expects"
+        );
         assert_eq!(&reply[2..6], b"\x02\x01\x030");
         assert_eq!(&reply[7..11], b"\x02\x02Ji");
         let at = reply.windows(3).position(|w| w == b"\0\x1f\x88").unwrap();

@@ -220,7 +220,10 @@ impl Tftp {
             .chunks(2)
             .map(|kv| {
                 let k = crate::event::text(kv[0], 32);
-                let v = kv.get(1).map(|v| crate::event::text(v, 32)).unwrap_or_default();
+                let v = kv
+                    .get(1)
+                    .map(|v| crate::event::text(v, 32))
+                    .unwrap_or_default();
                 format!("{k}={v}")
             })
             .collect();
@@ -255,8 +258,9 @@ impl Tftp {
             tokio::spawn(async move {
                 let _slot = slot;
                 if let Ok(sock) = open(local, peer).await {
-                    let _ = tokio::time::timeout(timing.transfer_max, send_file(&sock, &data, timing))
-                        .await;
+                    let _ =
+                        tokio::time::timeout(timing.transfer_max, send_file(&sock, &data, timing))
+                            .await;
                 }
             });
         } else {
@@ -295,7 +299,9 @@ async fn send_file(sock: &UdpSocket, data: &[u8], timing: Timing) -> bool {
     let mut buf = [0u8; 1024];
     for i in 0..blocks {
         let block = ((i + 1) & 0xffff) as u16;
-        let chunk = data.get(i * BLOCK..((i + 1) * BLOCK).min(data.len())).unwrap_or(&[]);
+        let chunk = data
+            .get(i * BLOCK..((i + 1) * BLOCK).min(data.len()))
+            .unwrap_or(&[]);
         let mut pkt = packet(DATA, &block.to_be_bytes());
         pkt.extend_from_slice(chunk);
         let mut tries = 0;
@@ -309,13 +315,13 @@ async fn send_file(sock: &UdpSocket, data: &[u8], timing: Timing) -> bool {
                     Ok(Ok(n)) => {
                         let got = buf.get(..n).unwrap_or(&[]);
                         match (got.get(..2), got.get(2..4)) {
-                            (Some(op), Some(b)) if op == ACK.to_be_bytes() => {
-                                if b == block.to_be_bytes() {
-                                    break 'send;
-                                }
-                                // An old ACK: wait on, never resend for it.
+                            (Some(op), Some(b))
+                                if op == ACK.to_be_bytes() && b == block.to_be_bytes() =>
+                            {
+                                break 'send;
                             }
                             (Some(op), _) if op == ERROR.to_be_bytes() => return false,
+                            // An old ACK: wait on, never resend for it.
                             _ => {}
                         }
                     }
@@ -476,7 +482,10 @@ mod tests {
             assert_eq!(&pkt[..2], &DATA.to_be_bytes());
             assert_eq!(u16::from_be_bytes([pkt[2], pkt[3]]), expected);
             out.extend_from_slice(&pkt[4..]);
-            c.socket.send_to(&packet(ACK, &pkt[2..4]), from).await.unwrap();
+            c.socket
+                .send_to(&packet(ACK, &pkt[2..4]), from)
+                .await
+                .unwrap();
             if pkt.len() < 4 + BLOCK {
                 return out;
             }
@@ -547,7 +556,13 @@ mod tests {
     }
 
     /// Serves `tftp` with `timing` on a loopback port.
-    async fn start_timed(timing: Timing) -> (SocketAddr, crate::services::testkit::Events, tokio::task::JoinHandle<()>) {
+    async fn start_timed(
+        timing: Timing,
+    ) -> (
+        SocketAddr,
+        crate::services::testkit::Events,
+        tokio::task::JoinHandle<()>,
+    ) {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let (emitter, rx) = Emitter::channel("d");
@@ -588,7 +603,10 @@ mod tests {
             }
             packets.push(pkt);
         }
-        let blocks = packets.iter().filter(|p| p.starts_with(b"\0\x03\0\x01")).count();
+        let blocks = packets
+            .iter()
+            .filter(|p| p.starts_with(b"\0\x03\0\x01"))
+            .count();
         assert_eq!(blocks, 3, "block 1 and two retransmissions");
         assert!(packets.contains(&error(0, "Server busy")));
         assert_eq!(packets.len(), 4);
