@@ -487,7 +487,7 @@ impl Dns {
             Err(_) => {
                 emit(
                     Event::request("malformed", "", "")
-                        .field("proto", proto)
+                        .field("transport", proto)
                         .payload(bytes),
                 );
                 // A header is enough to say FORMERR, as BIND does.
@@ -511,7 +511,7 @@ impl Dns {
             first.map(|q| q.name.to_string()).unwrap_or_default(),
             "",
         )
-        .field("proto", proto);
+        .field("transport", proto);
         if let Some(q) = first {
             ev = ev
                 .text("qname", q.name.to_string())
@@ -642,7 +642,7 @@ mod tests {
         assert_eq!(e["qname"], "www.ACME.example");
         assert_eq!(e["qtype"], "A");
         assert_eq!(e["rcode"], "NOERROR");
-        assert_eq!(e["proto"], "udp");
+        assert_eq!(e["transport"], "udp");
 
         let r = parse(
             &c.exchange(&query("mail.acme.example", TYPE_AAAA, CLASS_IN))
@@ -739,7 +739,7 @@ mod tests {
         assert_eq!(r.header.flags & 0x0f, u16::from(RCODE_NXDOMAIN));
         assert_ne!(r.header.flags & 0x0080, 0, "open mode offers recursion");
         let e = t.events().expect("request").await;
-        assert_eq!(e["proto"], "tcp");
+        assert_eq!(e["transport"], "tcp");
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Llmnr {
             Err(_) => {
                 emit(
                     Event::request("malformed", "", "")
-                        .field("proto", proto)
+                        .field("protocol", proto)
                         .payload(data),
                 );
                 return None;
