@@ -2,7 +2,7 @@
 //! timeouts, and [`Conn`], a connection whose reads are all bounded.
 //!
 //! Each service implements [`Handler`]; the loop emits `connect` and `disconnect` for it,
-//! so a service only reports what the peer said.
+//! so a service only reports what the peer said. UDP ports are served by [`crate::udp`].
 
 use std::future::Future;
 use std::io;
@@ -13,12 +13,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
 
 use crate::event::{Emitter, Event};
+use crate::udp::{Datagram, Gate, UdpLimits};
 
 /// The bounds every connection lives within.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +36,8 @@ pub struct Limits {
     pub body_max: usize,
     /// Pause before a failed login is answered, as real servers do (PAM's ~1 s).
     pub auth_delay: Duration,
+    /// Rates and reply sizes of UDP ports.
+    pub udp: UdpLimits,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             line_max: 8 * 1024,
             body_max: 64 * 1024,
             auth_delay: Duration::from_millis(1000),
+            udp: UdpLimits::default(),
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct Conn {
     pub limits: Limits,
     /// Whether the listener wrapped this connection in TLS.
     pub tls: bool,
+    /// Position of the port it came in on in the service's catalogue entry.
+    pub port: usize,
 }
 
 impl Conn {
@@ -101,6 +107,7 @@ impl Conn {
             session,
             limits,
             tls: false,
+            port: 0,
         }
     }
 
@@ -362,15 +369,50 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Killable<S> {
     }
 }
 
-/// A fake service: talks to one peer until either side is done.
+/// A fake service: talks to one peer until either side is done (TCP), or answers one
+/// datagram (UDP). A service implements the side(s) its ports speak.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, conn: Conn) -> impl Future<Output = io::Result<()>> + Send;
+    fn handle(&self, conn: Conn) -> impl Future<Output = io::Result<()>> + Send {
+        // A UDP-only service: nothing to say over a stream.
+        async move {
+            drop(conn);
+            Ok(())
+        }
+    }
+
+    /// The replies to one datagram, for its source; emits the events itself. Replies past
+    /// `dg.budget` bytes in all are not sent.
+    fn datagram(&self, dg: &Datagram<'_>) -> Vec<Vec<u8>> {
+        let _ = dg;
+        Vec::new()
+    }
+}
+
+/// A bound socket: a TCP listener or a UDP socket.
+pub enum Socket {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Socket {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Socket::Tcp(s) => s.local_addr(),
+            Socket::Udp(s) => s.local_addr(),
+        }
+    }
+
+    pub fn is_udp(&self) -> bool {
+        matches!(self, Socket::Udp(_))
+    }
 }
 
 /// One listening socket of a service, with TLS for the ports that speak it (443, 993, ...).
 pub struct Listener {
-    pub socket: TcpListener,
+    pub socket: Socket,
     pub tls: Option<TlsAcceptor>,
+    /// Position of the port in the service's catalogue entry.
+    pub index: usize,
 }
 
 /// Shared by every port of one service.
@@ -399,15 +441,36 @@ pub async fn serve_all<H: Handler>(
     ctx: Arc<ServiceCtx>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
-    for listener in listeners {
-        tasks.spawn(accept_loop(listener, handler.clone(), ctx.clone()));
+    let gate = Arc::new(std::sync::Mutex::new(Gate::new(ctx.limits.udp)));
+    for Listener { socket, tls, index } in listeners {
+        match socket {
+            Socket::Tcp(socket) => {
+                tasks.spawn(accept_loop(
+                    socket,
+                    tls,
+                    index,
+                    handler.clone(),
+                    ctx.clone(),
+                ));
+            }
+            Socket::Udp(socket) => {
+                let (h, c, g) = (handler.clone(), ctx.clone(), gate.clone());
+                tasks.spawn(crate::udp::serve(socket, index, h, c, g));
+            }
+        }
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn accept_loop<H: Handler>(listener: Listener, handler: Arc<H>, ctx: Arc<ServiceCtx>) {
+async fn accept_loop<H: Handler>(
+    socket: TcpListener,
+    tls: Option<TlsAcceptor>,
+    index: usize,
+    handler: Arc<H>,
+    ctx: Arc<ServiceCtx>,
+) {
     loop {
-        let (stream, peer) = match listener.socket.accept().await {
+        let (stream, peer) = match socket.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // EMFILE, ECONNABORTED, ...: transient; back off instead of spinning.
@@ -423,9 +486,9 @@ async fn accept_loop<H: Handler>(listener: Listener, handler: Arc<H>, ctx: Arc<S
         };
         let handler = handler.clone();
         let ctx = ctx.clone();
-        let tls = listener.tls.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            run_conn(stream, peer, tls, &*handler, &ctx).await;
+            run_conn(stream, peer, tls, index, &*handler, &ctx).await;
             drop(permit);
         });
     }
@@ -435,6 +498,7 @@ async fn run_conn<H: Handler>(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
+    index: usize,
     handler: &H,
     ctx: &ServiceCtx,
 ) {
@@ -455,6 +519,7 @@ async fn run_conn<H: Handler>(
         };
         let mut conn = Conn::new(io, session.clone(), limits);
         conn.tls = is_tls;
+        conn.port = index;
         match handler.handle(conn).await {
             Ok(()) => "closed",
             Err(e) if e.kind() == io::ErrorKind::TimedOut => "idle_timeout",

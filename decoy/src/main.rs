@@ -12,6 +12,7 @@ mod event;
 mod limits;
 mod services;
 mod tls;
+mod udp;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
@@ -119,10 +120,12 @@ fn serve(service: &str, ports: &[u16]) -> ExitCode {
             .iter()
             .filter_map(|l| {
                 let addr = l.socket.local_addr().ok()?;
-                Some(format!(
-                    "{addr}{}",
-                    if l.tls.is_some() { "/tls" } else { "" }
-                ))
+                let suffix = match (l.socket.is_udp(), l.tls.is_some()) {
+                    (true, _) => "/udp",
+                    (false, true) => "/tls",
+                    (false, false) => "",
+                };
+                Some(format!("{addr}{suffix}"))
             })
             .collect();
         eprintln!(

@@ -2,7 +2,7 @@
 //! stdout, diagnostics on stderr, and a prompt exit 0 on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -79,6 +79,12 @@ fn list_prints_one_slug_per_line() {
         "mssql",
         "mongodb",
         "elasticsearch",
+        "dns",
+        "snmp",
+        "tftp",
+        "llmnr",
+        "sip",
+        "conpot",
     ] {
         assert!(
             slugs.contains(&expected),
@@ -186,4 +192,72 @@ fn serve_emits_json_lines_and_stops_on_sigterm() {
         .collect();
     assert_eq!(warnings.len(), 1, "one warning for bad env: {stderr}");
     assert!(warnings[0].contains("DECNET_OS"));
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free udp port")
+}
+
+#[test]
+fn udp_services_answer_and_report_without_connect_events() {
+    let port = free_udp_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "snmp", "--port", &port.to_string()])
+        .env("DECNET_DECKY", "printer-01")
+        .env("DECNET_HOSTNAME", "lab-printer")
+        .env("DECNET_OS", "embedded")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // nmap's SNMPv1public probe (sysName.0).
+    let probe = b"0\x82\0/\x02\x01\0\x04\x06public\xa0\x82\0\x20\x02\x04\x4c\x33\xa7\x56\x02\x01\0\x02\x01\0\x30\x82\0\x10\x30\x82\0\x0c\x06\x08\x2b\x06\x01\x02\x01\x01\x05\0\x05\0";
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        // The service may not be bound yet: UDP has no connect to wait on, so retry.
+        client.send_to(probe, ("127.0.0.1", port)).unwrap();
+        if let Ok((n, _)) = client.recv_from(&mut buf) {
+            break buf[..n].to_vec();
+        }
+        assert!(Instant::now() < deadline, "no SNMP reply");
+    };
+    assert!(reply.ends_with(b"\x04\x0blab-printer"));
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("event line");
+    let ev: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(ev["event"], "auth");
+    assert_eq!(ev["service"], "snmp");
+    assert_eq!(ev["decky"], "printer-01");
+    assert_eq!(ev["password"], "public");
+    assert_eq!(ev["src_ip"], "127.0.0.1");
+    assert_eq!(ev["seq"], 1);
+    sigterm(&child);
+    assert_eq!(exit_code(&mut child, Duration::from_secs(2)), 0);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains(&format!("0.0.0.0:{port}/udp")), "{stderr}");
 }

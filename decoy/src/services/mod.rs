@@ -1,17 +1,20 @@
 //! The catalogue of fake services this binary implements, their standard ports (SPEC 3.2),
 //! and how one is bound and run.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::event::Emitter;
-use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx};
+use crate::limits::{serve_all, Handler, Limits, Listener, ServiceCtx, Socket};
 
 pub mod asn1;
+pub mod conpot;
+pub mod dns;
+pub mod dnswire;
 pub mod docker_api;
 pub mod elasticsearch;
 pub mod ftp;
@@ -20,6 +23,7 @@ pub mod httpd;
 pub mod imap;
 pub mod k8s;
 pub mod ldap;
+pub mod llmnr;
 pub mod mongodb;
 pub mod mqtt;
 pub mod mssql;
@@ -30,11 +34,14 @@ pub mod postgres;
 pub mod rdp;
 pub mod redis;
 pub mod sasl;
+pub mod sip;
 pub mod smb;
 pub mod smtp;
+pub mod snmp;
 pub mod ssh;
 pub mod starttls;
 pub mod telnet;
+pub mod tftp;
 pub mod vnc;
 
 #[cfg(test)]
@@ -45,14 +52,46 @@ pub struct Port {
     pub number: u16,
     /// Implicit TLS on this port (443, 993, 995, 2376, 6443).
     pub tls: bool,
+    /// A UDP port (else TCP).
+    pub udp: bool,
+    /// Multicast group the UDP socket joins (LLMNR, mDNS).
+    pub group: Option<Ipv4Addr>,
 }
 
 const fn plain(number: u16) -> Port {
-    Port { number, tls: false }
+    Port {
+        number,
+        tls: false,
+        udp: false,
+        group: None,
+    }
 }
 
 const fn tls(number: u16) -> Port {
-    Port { number, tls: true }
+    Port {
+        number,
+        tls: true,
+        udp: false,
+        group: None,
+    }
+}
+
+const fn udp(number: u16) -> Port {
+    Port {
+        number,
+        tls: false,
+        udp: true,
+        group: None,
+    }
+}
+
+const fn multicast(number: u16, group: Ipv4Addr) -> Port {
+    Port {
+        number,
+        tls: false,
+        udp: true,
+        group: Some(group),
+    }
 }
 
 #[derive(Debug)]
@@ -175,6 +214,40 @@ pub static CATALOGUE: &[ServiceDef] = &[
         ports: &[plain(9200)],
         alpn: &[],
     },
+    ServiceDef {
+        slug: "conpot",
+        // Modbus/TCP, SNMP, the web server; the handler tells them apart by position.
+        ports: &[plain(502), udp(161), plain(80)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "dns",
+        ports: &[udp(53), plain(53)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "snmp",
+        ports: &[udp(161)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "tftp",
+        ports: &[udp(69)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "sip",
+        ports: &[udp(5060), plain(5060)],
+        alpn: &[],
+    },
+    ServiceDef {
+        slug: "llmnr",
+        ports: &[
+            multicast(5355, Ipv4Addr::new(224, 0, 0, 252)),
+            multicast(5353, Ipv4Addr::new(224, 0, 0, 251)),
+        ],
+        alpn: &[],
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static ServiceDef> {
@@ -216,10 +289,30 @@ pub async fn bind(
         } else {
             None
         };
-        let socket = TcpListener::bind((ip, number))
-            .await
-            .map_err(|e| format!("{}: cannot listen on {ip} port {number}: {e}", def.slug))?;
-        listeners.push(Listener { socket, tls });
+        let socket = if port.udp {
+            let socket = UdpSocket::bind((ip, number))
+                .await
+                .map_err(|e| format!("{}: cannot bind {ip} udp port {number}: {e}", def.slug))?;
+            if let Some(group) = port.group {
+                // Best effort: a namespace without multicast still gets unicast queries.
+                if let Err(e) = socket.join_multicast_v4(group, Ipv4Addr::UNSPECIFIED) {
+                    if ip.is_unspecified() {
+                        eprintln!("decnet-decoy: {}: cannot join {group}: {e}", def.slug);
+                    }
+                }
+            }
+            Socket::Udp(socket)
+        } else {
+            let socket = TcpListener::bind((ip, number))
+                .await
+                .map_err(|e| format!("{}: cannot listen on {ip} port {number}: {e}", def.slug))?;
+            Socket::Tcp(socket)
+        };
+        listeners.push(Listener {
+            socket,
+            tls,
+            index: i,
+        });
     }
     if listeners.is_empty() {
         return Err(format!("{}: no port could be served", def.slug));
@@ -311,6 +404,30 @@ macro_rules! with_handler {
             }
             "elasticsearch" => {
                 let $h = elasticsearch::Elasticsearch::new($cfg);
+                $body
+            }
+            "dns" => {
+                let $h = dns::Dns::new($cfg);
+                $body
+            }
+            "snmp" => {
+                let $h = snmp::Snmp::new($cfg);
+                $body
+            }
+            "tftp" => {
+                let $h = tftp::Tftp::new($cfg);
+                $body
+            }
+            "llmnr" => {
+                let $h = llmnr::Llmnr::new($cfg);
+                $body
+            }
+            "sip" => {
+                let $h = sip::Sip::new($cfg);
+                $body
+            }
+            "conpot" => {
+                let $h = conpot::Conpot::new($cfg);
                 $body
             }
             other => return Err(format!("unknown service {other:?}")),
@@ -537,6 +654,115 @@ mod tests {
         c.send(b"SSH-2.0-OpenSSH_9.6\r\n").await;
         // russh's own task holds the socket; the kill switch must close it anyway.
         assert!(closes_within(&mut c, Duration::from_secs(5)).await);
+    }
+
+    /// Openings of the UDP protocols we speak.
+    const UDP_PREFIXES: &[&[u8]] = &[
+        b"",
+        // DNS / LLMNR query header.
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01",
+        // SNMP v2c and v3.
+        b"\x30\x82\x01\x00\x02\x01\x01\x04\x06public\xa5",
+        b"\x30\x3a\x02\x01\x03\x30\x0f\x02\x02\x4a\x69\x02\x03\0\xff\xe3\x04\x01\x04",
+        // TFTP RRQ / WRQ.
+        b"\x00\x01startup-config\x00",
+        b"\x00\x02x\x00octet\x00",
+        // SIP.
+        b"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nFrom: b\r\nTo: c\r\nCall-ID: d\r\nCSeq: 1 REGISTER\r\n",
+    ];
+
+    fn datagram_events_are_bounded(
+        slug: &str,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    ) {
+        while let Ok(ev) = rx.try_recv() {
+            let line = serde_json::to_string(&ev).unwrap();
+            assert!(
+                line.len() < 16 * 1024,
+                "{slug}: oversized event {}",
+                line.len()
+            );
+            for key in [
+                "ts", "seq", "decky", "service", "event", "src_ip", "src_port",
+            ] {
+                assert!(ev.get(key).is_some(), "{slug}: event without {key}");
+            }
+            assert_ne!(ev["event"], "connect", "{slug}: no connect events over UDP");
+        }
+    }
+
+    async fn fuzz_datagrams(def: &'static ServiceDef, rounds: usize) -> Result<(), String> {
+        let cfg = Config::default();
+        let limits = crate::services::testkit::test_limits();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ def.slug.len() as u64);
+        let udp_ports: Vec<usize> = (0..def.ports.len()).filter(|&i| def.ports[i].udp).collect();
+        with_handler!(def.slug, &cfg, limits, |h| {
+            let (emitter, mut rx) = Emitter::channel("fuzz");
+            for round in 0..rounds {
+                let mut data = UDP_PREFIXES[round % UDP_PREFIXES.len()].to_vec();
+                data.extend(rng.bytes(if round % 11 == 0 { 65_000 } else { 500 }));
+                data.truncate(crate::udp::DATAGRAM_MAX);
+                let port = udp_ports[round % udp_ports.len()];
+                let dg = crate::udp::Datagram {
+                    data: &data,
+                    session: Session::new(
+                        def.slug,
+                        "127.0.0.1:4444".parse().unwrap(),
+                        emitter.clone(),
+                    ),
+                    port,
+                    local: "127.0.0.1:0".parse().unwrap(),
+                    budget: limits.udp.budget(data.len()),
+                };
+                let replies = h.datagram(&dg);
+                assert!(
+                    replies.len() <= 4,
+                    "{}: {} replies",
+                    def.slug,
+                    replies.len()
+                );
+                datagram_events_are_bounded(def.slug, &mut rx);
+            }
+        });
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn every_udp_service_survives_random_datagrams() {
+        for def in CATALOGUE.iter().filter(|d| d.ports.iter().any(|p| p.udp)) {
+            fuzz_datagrams(def, 300).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_udp_flood_is_rate_limited_and_the_service_still_answers() {
+        let limits = crate::limits::Limits {
+            udp: crate::udp::UdpLimits {
+                source_rate: 5,
+                source_burst: 10,
+                ..crate::udp::UdpLimits::default()
+            },
+            ..crate::services::testkit::test_limits()
+        };
+        let t = crate::services::testkit::start_with("dns", Config::default(), limits).await;
+        let flood = t.udp(0).await;
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x05corp\x05local\x00\x00\x01\x00\x01";
+        for _ in 0..3000 {
+            flood.send(query).await;
+        }
+        let mut answered = 0;
+        while flood
+            .recv_within(Duration::from_millis(300))
+            .await
+            .is_some()
+        {
+            answered += 1;
+        }
+        // The burst, and what the rate refilled while the flood lasted.
+        assert!((10..=40).contains(&answered), "answered {answered}");
+        // Another source is still served.
+        let other = t.udp(0).await;
+        assert!(!other.exchange(query).await.is_empty());
     }
 
     #[test]

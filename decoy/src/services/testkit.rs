@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::config::Config;
@@ -72,6 +72,15 @@ impl TestService {
 
     pub fn events(&self) -> Events {
         self.events.clone()
+    }
+
+    /// A UDP client of the service's UDP port at `port_index`.
+    pub async fn udp(&self, port_index: usize) -> UdpClient {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        UdpClient {
+            socket,
+            server: self.addrs[port_index],
+        }
     }
 
     /// A TLS client that accepts any certificate; also says whether the certificate names `cn`.
@@ -154,6 +163,14 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
 #[derive(Clone)]
 pub struct Events {
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Value>>>,
+}
+
+impl From<mpsc::UnboundedReceiver<Value>> for Events {
+    fn from(rx: mpsc::UnboundedReceiver<Value>) -> Self {
+        Events {
+            rx: Arc::new(Mutex::new(rx)),
+        }
+    }
 }
 
 impl Events {
@@ -241,5 +258,42 @@ impl Client {
             .unwrap_or(0);
         let body = self.read_exact(len).await;
         format!("{head}{}", String::from_utf8_lossy(&body))
+    }
+}
+
+pub struct UdpClient {
+    pub socket: UdpSocket,
+    pub server: SocketAddr,
+}
+
+impl UdpClient {
+    pub async fn send(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).await.unwrap();
+    }
+
+    /// The next datagram from anywhere (TFTP answers from a port of its own) and its source.
+    pub async fn recv_from(&self) -> (Vec<u8>, SocketAddr) {
+        self.recv_within(WAIT).await.expect("datagram in time")
+    }
+
+    pub async fn recv(&self) -> Vec<u8> {
+        self.recv_from().await.0
+    }
+
+    /// `None` if nothing comes within `wait` (for "never answers" checks).
+    pub async fn recv_within(&self, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+        let mut buf = vec![0u8; 65_536];
+        match tokio::time::timeout(wait, self.socket.recv_from(&mut buf)).await {
+            Ok(Ok((n, from))) => {
+                buf.truncate(n);
+                Some((buf, from))
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn exchange(&self, bytes: &[u8]) -> Vec<u8> {
+        self.send(bytes).await;
+        self.recv().await
     }
 }
