@@ -187,15 +187,13 @@ const fn archetype(
     }
 }
 
-/// SPEC 3.1, narrowed to what the decoy binary serves today: an archetype names only
-/// implemented services (SPEC 3.2), so smb, ldap, llmnr and snmp are left out until the decoy
-/// speaks them, and industrial-control (conpot, snmp) and voip-server (sip) are absent.
-static ARCHETYPES: [Archetype; 13] = [
+/// SPEC 3.1.
+static ARCHETYPES: [Archetype; 15] = [
     archetype(
         "windows-workstation",
         "Windows Workstation",
         "Office desktop on a Windows domain: remote desktop.",
-        slugs!["rdp"], // SPEC: smb, rdp
+        slugs!["smb", "rdp"],
         texts!["debian", "ubuntu22"],
         NmapOs::Windows,
     ),
@@ -203,7 +201,7 @@ static ARCHETYPES: [Archetype; 13] = [
         "windows-server",
         "Windows Server",
         "Windows member server: file shares, remote desktop and directory lookups.",
-        slugs!["rdp"], // SPEC: smb, rdp, ldap
+        slugs!["smb", "rdp", "ldap"],
         texts!["debian", "ubuntu22"],
         NmapOs::Windows,
     ),
@@ -211,7 +209,7 @@ static ARCHETYPES: [Archetype; 13] = [
         "domain-controller",
         "Domain Controller",
         "Active Directory controller: LDAP, SMB, RDP and LLMNR name resolution.",
-        slugs!["rdp"], // SPEC: ldap, smb, rdp, llmnr
+        slugs!["ldap", "smb", "rdp", "llmnr"],
         texts!["debian", "ubuntu22"],
         NmapOs::Windows,
     ),
@@ -251,7 +249,7 @@ static ARCHETYPES: [Archetype; 13] = [
         "file-server",
         "File Server",
         "File storage node: SMB shares, FTP and SSH.",
-        slugs!["ftp", "ssh"], // SPEC: smb, ftp, ssh
+        slugs!["smb", "ftp", "ssh"],
         texts!["debian", "ubuntu22", "rocky9"],
         NmapOs::Linux,
     ),
@@ -259,7 +257,7 @@ static ARCHETYPES: [Archetype; 13] = [
         "printer",
         "Network Printer",
         "Office printer answering SNMP and FTP print jobs.",
-        slugs!["ftp"], // SPEC: snmp, ftp
+        slugs!["snmp", "ftp"],
         texts!["alpine", "debian"],
         NmapOs::Embedded,
     ),
@@ -267,15 +265,31 @@ static ARCHETYPES: [Archetype; 13] = [
         "iot-device",
         "IoT Device",
         "Embedded device: MQTT broker, SNMP and a Telnet console.",
-        slugs!["mqtt", "telnet"], // SPEC: mqtt, snmp, telnet
+        slugs!["mqtt", "snmp", "telnet"],
         texts!["alpine"],
         NmapOs::Embedded,
+    ),
+    archetype(
+        "industrial-control",
+        "Industrial Control",
+        "PLC on the plant network: Modbus/TCP, SNMP and its web console.",
+        slugs!["conpot", "snmp"],
+        texts!["debian"],
+        NmapOs::Embedded,
+    ),
+    archetype(
+        "voip-server",
+        "VoIP Server",
+        "IP PBX taking SIP registrations.",
+        slugs!["sip"],
+        texts!["debian", "ubuntu22"],
+        NmapOs::Linux,
     ),
     archetype(
         "monitoring-node",
         "Monitoring Node",
         "Infrastructure monitoring host: SNMP and SSH.",
-        slugs!["ssh"], // SPEC: snmp, ssh
+        slugs!["snmp", "ssh"],
         texts!["debian", "rocky9"],
         NmapOs::Linux,
     ),
@@ -576,32 +590,32 @@ const fn service(
 
 /// SPEC 3.2, alphabetical. Flip `implemented` when the decoy binary gains a service.
 static SERVICES: [Service; 27] = [
-    service("conpot", &[502, 161, 80], &[], false),
-    service("dns", &[53], &DNS_PERSONA, false),
+    service("conpot", &[502, 161, 80], &[], true),
+    service("dns", &[53], &DNS_PERSONA, true),
     service("docker_api", &[2375, 2376], &[], true),
-    service("elasticsearch", &[9200], &[], false),
+    service("elasticsearch", &[9200], &[], true),
     service("ftp", &[21], fields![BANNER_FTP], true),
     service("http", &[80, 443], &HTTP_PERSONA, true),
     service("https", &[443], &HTTPS_PERSONA, true),
     service("imap", &[143, 993], &[], true),
     service("k8s", &[6443, 8080], &[], true),
-    service("ldap", &[389, 636], &[], false),
-    service("llmnr", &[5355, 5353], &[], false),
-    service("mongodb", &[27017], &[], false),
+    service("ldap", &[389, 636], &[], true),
+    service("llmnr", &[5355, 5353], &[], true),
+    service("mongodb", &[27017], &[], true),
     service("mqtt", &[1883], &[], true),
-    service("mssql", &[1433], &[], false),
+    service("mssql", &[1433], &[], true),
     service("mysql", &[3306], &MYSQL_PERSONA, true),
     service("pop3", &[110, 995], &[], true),
     service("postgres", &[5432], &[], true),
     service("rdp", &[3389], &RDP_PERSONA, true),
     service("redis", &[6379], &REDIS_PERSONA, true),
-    service("sip", &[5060], &[], false),
-    service("smb", &[445, 139], &[], false),
+    service("sip", &[5060], &[], true),
+    service("smb", &[445, 139], &[], true),
     service("smtp", &[25, 587], &SMTP_PERSONA, true),
-    service("snmp", &[161], &[], false),
+    service("snmp", &[161], &[], true),
     service("ssh", &[22], &LOGIN_PERSONA, true),
     service("telnet", &[23], &LOGIN_PERSONA, true),
-    service("tftp", &[69], &[], false),
+    service("tftp", &[69], &[], true),
     service("vnc", &[5900], &[], true),
 ];
 
@@ -640,13 +654,43 @@ pub fn all_services() -> &'static [Service] {
     &SERVICES
 }
 
+/// Ports a service gives up to another service of the same decky that owns them: conpot's
+/// SNMP agent steps back for the snmp service (SPEC's industrial-control runs both).
+static YIELDS: [(&str, u16, &str); 1] = [("conpot", 161, "snmp")];
+
+fn yields(slug: &str, port: u16, to: &str) -> bool {
+    YIELDS.contains(&(slug, port, to))
+}
+
 /// A port two catalogue services both listen on: they cannot run in one decky's namespace.
 pub fn shared_port(a: &str, b: &str) -> Option<u16> {
-    let (a, b) = (
+    let (sa, sb) = (
         all_services().iter().find(|s| s.slug == a)?,
         all_services().iter().find(|s| s.slug == b)?,
     );
-    a.ports.iter().copied().find(|p| b.ports.contains(p))
+    sa.ports
+        .iter()
+        .copied()
+        .find(|&p| sb.ports.contains(&p) && !yields(a, p, b) && !yields(b, p, a))
+}
+
+/// The ports `slug` serves beside the decky's other services, in catalogue order, with 0
+/// for a port it gives up; `None` when it gives up nothing (it serves its standard ports).
+pub fn ports_beside<'a>(slug: &str, others: impl IntoIterator<Item = &'a str>) -> Option<Vec<u16>> {
+    let service = all_services().iter().find(|s| s.slug == slug)?;
+    let others: Vec<&str> = others.into_iter().collect();
+    let ports: Vec<u16> = service
+        .ports
+        .iter()
+        .map(|&p| {
+            if others.iter().any(|o| yields(slug, p, o)) {
+                0
+            } else {
+                p
+            }
+        })
+        .collect();
+    ports.contains(&0).then_some(ports)
 }
 
 /// An implemented service by slug.
@@ -698,11 +742,25 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_services_are_hidden() {
-        assert!(service_by_slug("dns").is_none());
-        assert!(all_services().iter().any(|s| s.slug == "dns"));
-        assert_eq!(services().count(), 16);
+    fn every_spec_service_is_implemented_and_offered() {
         assert_eq!(all_services().len(), 27);
+        assert_eq!(services().count(), 27);
+        assert!(service_by_slug("dns").is_some());
+        assert_eq!(archetypes().len(), 15);
+    }
+
+    #[test]
+    fn conpot_leaves_snmp_its_port_but_clashes_with_http() {
+        assert_eq!(shared_port("conpot", "snmp"), None);
+        assert_eq!(shared_port("snmp", "conpot"), None);
+        assert_eq!(shared_port("conpot", "http"), Some(80));
+        assert_eq!(shared_port("http", "https"), Some(443));
+        assert_eq!(
+            ports_beside("conpot", ["snmp", "ssh"]),
+            Some(vec![502, 0, 80])
+        );
+        assert_eq!(ports_beside("conpot", ["ssh"]), None);
+        assert_eq!(ports_beside("snmp", ["conpot"]), None);
     }
 
     #[test]

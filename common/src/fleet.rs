@@ -273,7 +273,12 @@ fn first_port_clash(
     for (i, a) in services.iter().enumerate() {
         for b in &services[i + 1..] {
             let pa = ports(a);
-            if let Some(p) = ports(b).into_iter().find(|p| pa.contains(p)) {
+            let shared = match (custom.get(a), custom.get(b)) {
+                // Built-ins know which ports they give up to each other (conpot and snmp).
+                (None, None) => catalogue::shared_port(a.as_str(), b.as_str()),
+                _ => ports(b).into_iter().find(|p| pa.contains(p)),
+            };
+            if let Some(p) = shared {
                 return Some((a.clone(), b.clone(), p));
             }
         }

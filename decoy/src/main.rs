@@ -1,7 +1,8 @@
 //! `decnet-decoy`: the decoy services of a decky, one static binary.
 //!
 //! - `idle`: the base container's PID 1; sleeps until SIGTERM/SIGINT.
-//! - `serve <service> [--port N ...]`: one fake service on its standard ports.
+//! - `serve <service> [--port N ...]`: one fake service on its standard ports (`--port 0`:
+//!   leave that port to a sibling service).
 //! - `list`: the services this binary implements, one per line.
 //!
 //! Events go to stdout as JSON lines; diagnostics go to stderr.
@@ -115,7 +116,9 @@ fn serve(service: &str, ports: &[u16]) -> ExitCode {
     let result: Result<(), String> = rt.block_on(async {
         let stop = terminated();
         let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-        let listeners = services::bind(def, &cfg, any, ports).await?;
+        // On the command line 0 means "not this port" (a sibling service owns it).
+        let ports: Vec<Option<u16>> = ports.iter().map(|&p| (p != 0).then_some(p)).collect();
+        let listeners = services::bind(def, &cfg, any, &ports).await?;
         let shown: Vec<String> = listeners
             .iter()
             .filter_map(|l| {

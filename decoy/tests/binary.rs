@@ -261,3 +261,32 @@ fn udp_services_answer_and_report_without_connect_events() {
         .unwrap();
     assert!(stderr.contains(&format!("0.0.0.0:{port}/udp")), "{stderr}");
 }
+
+#[test]
+fn port_zero_leaves_that_port_to_a_sibling_service() {
+    // conpot without its SNMP agent: the decky's snmp service owns 161/udp.
+    let (modbus, web) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "conpot",
+            "--port",
+            &modbus.to_string(),
+            "--port",
+            "0",
+        ])
+        .args(["--port", &web.to_string()])
+        .env("DECNET_DECKY", "ics")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let listening = read_line(&mut err);
+    drop(connect(modbus));
+    drop(connect(web));
+    sigterm(&child);
+    assert_eq!(exit_code(&mut child, Duration::from_secs(5)), 0);
+    assert!(!listening.contains("udp"), "{listening}");
+    assert!(listening.contains(&modbus.to_string()), "{listening}");
+}

@@ -91,7 +91,8 @@ pub fn compose_yaml(spec: &FleetSpec, plans: &[DeckyPlan], image: &str) -> Strin
             let _ = writeln!(out, "      {}: \"{}\"", s.key, s.value);
         }
         hardening(&mut out, "16m", 16);
-        for svc in runtime_services(&p.services, &p.service_config, &p.custom_services) {
+        let services = runtime_services(&p.services, &p.service_config, &p.custom_services);
+        for svc in &services {
             let _ = writeln!(out, "  decnet-{name}-{}:", svc.slug);
             match &svc.custom {
                 Some(c) => {
@@ -103,7 +104,12 @@ pub fn compose_yaml(spec: &FleetSpec, plans: &[DeckyPlan], image: &str) -> Strin
                 }
                 None => {
                     let _ = writeln!(out, "    image: {}", q(image));
-                    let _ = writeln!(out, "    command: [\"serve\", {}]", q(&svc.slug));
+                    let args = crate::engine::serve_args(
+                        &svc.slug,
+                        services.iter().map(|s| s.slug.as_str()),
+                    );
+                    let args: Vec<String> = args.iter().map(|a| q(a)).collect();
+                    let _ = writeln!(out, "    command: [{}]", args.join(", "));
                 }
             }
             let _ = writeln!(out, "    network_mode: \"service:decnet-{name}\"");

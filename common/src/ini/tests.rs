@@ -393,12 +393,15 @@ fn unknown_service_is_rejected_with_the_available_list() {
 }
 
 #[test]
-fn services_the_decoy_does_not_implement_are_unknown() {
-    let e = err("[a]\nservices=dns,tftp");
-    assert!(e
-        .message
-        .starts_with("Unknown service(s) in [a]: ['dns', 'tftp']."));
-    assert!(!e.message.contains("'dns', 'docker_api'"));
+fn every_spec_service_is_known_and_conpot_may_run_beside_snmp() {
+    let spec = ok(
+        "[a]\nservices=dns,tftp,smb,ldap,llmnr,sip,mssql,mongodb,elasticsearch\n\n\
+                   [b]\nservices=conpot,snmp",
+    );
+    assert_eq!(
+        spec.deckies[1].services.as_ref().unwrap(),
+        &["conpot", "snmp"]
+    );
 }
 
 #[test]

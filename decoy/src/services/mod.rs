@@ -254,13 +254,14 @@ pub fn find(slug: &str) -> Option<&'static ServiceDef> {
     CATALOGUE.iter().find(|d| d.slug == slug)
 }
 
-/// Binds every port of `def` on `ip`; `ports` overrides the standard ports in order.
-/// A TLS port is skipped, with a warning, when TLS cannot be set up on this CPU.
+/// Binds every port of `def` on `ip`; `ports` overrides the standard ports in order, `None`
+/// leaving that port unserved. A TLS port is skipped, with a warning, when TLS cannot be set
+/// up on this CPU.
 pub async fn bind(
     def: &ServiceDef,
     cfg: &Config,
     ip: IpAddr,
-    ports: &[u16],
+    ports: &[Option<u16>],
 ) -> Result<Vec<Listener>, String> {
     if ports.len() > def.ports.len() {
         return Err(format!(
@@ -273,7 +274,11 @@ pub async fn bind(
     let mut acceptor: Option<Result<TlsAcceptor, String>> = None;
     let mut listeners = Vec::new();
     for (i, port) in def.ports.iter().enumerate() {
-        let number = ports.get(i).copied().unwrap_or(port.number);
+        let number = match ports.get(i) {
+            Some(Some(n)) => *n,
+            Some(None) => continue,
+            None => port.number,
+        };
         let tls = if port.tls {
             let built = acceptor.get_or_insert_with(|| {
                 let cn = cfg.persona.str("tls_cn").unwrap_or_else(|| cfg.hostname());

@@ -41,7 +41,7 @@ pub async fn start(slug: &str, cfg: Config) -> TestService {
 
 pub async fn start_with(slug: &str, cfg: Config, limits: Limits) -> TestService {
     let def = super::find(slug).expect("service in catalogue");
-    let zeros = vec![0u16; def.ports.len()];
+    let zeros = vec![Some(0u16); def.ports.len()];
     let listeners = super::bind(def, &cfg, "127.0.0.1".parse().unwrap(), &zeros)
         .await
         .expect("bind");

@@ -405,7 +405,10 @@ impl Engine for DockerEngine {
             ),
             None => (
                 image.to_owned(),
-                Some(vec!["serve".into(), svc.slug.clone()]),
+                Some(super::serve_args(
+                    &svc.slug,
+                    d.services.iter().map(|s| s.slug.as_str()),
+                )),
                 None,
             ),
         };

@@ -78,6 +78,21 @@ pub struct DeckyRuntime {
     pub services: Vec<ServiceSpec>,
 }
 
+/// The decoy's command line for service `slug` of a decky running `all` services: its
+/// standard ports, unless it gives one up to a sibling (`--port 0`, see
+/// [`decnet_common::catalogue::ports_beside`]).
+pub fn serve_args<'a>(slug: &str, all: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut args = vec!["serve".to_owned(), slug.to_owned()];
+    let others = all.into_iter().filter(|s| *s != slug);
+    if let Some(ports) = decnet_common::catalogue::ports_beside(slug, others) {
+        for p in ports {
+            args.push("--port".to_owned());
+            args.push(p.to_string());
+        }
+    }
+    args
+}
+
 /// A container carrying our labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Managed {

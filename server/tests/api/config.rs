@@ -258,7 +258,7 @@ async fn the_catalogue_is_served_to_viewers_and_names_only_listed_services() {
         .json()
         .await
         .unwrap();
-    assert_eq!(archetypes.as_array().unwrap().len(), 13);
+    assert_eq!(archetypes.as_array().unwrap().len(), 15);
     for a in archetypes.as_array().unwrap() {
         for s in a["services"].as_array().unwrap() {
             assert!(

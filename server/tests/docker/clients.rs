@@ -13,7 +13,7 @@ use crate::support::{spawn_real, Cleanup, SETTLE};
 /// Runs a client program to completion (its exit status is not the point: every login fails).
 fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new("timeout")
-        .arg("30")
+        .arg("120")
         .arg(program)
         .args(args)
         .stdin(Stdio::null())
@@ -274,9 +274,11 @@ async fn nmap_names_the_service_on_every_port_of_a_decky() {
     let admin = app.admin_token().await;
     let ini = "[general]\nnet=10.234.2.0/24\ngw=10.234.2.1\n\n\
                [fp-all]\nservices=ssh,http,ftp,telnet,smtp,pop3,imap,redis,mysql,postgres,mqtt,\
-               vnc,docker_api,k8s,rdp,smb,ldap,mssql,mongodb,elasticsearch,dns,tftp,snmp,llmnr,sip\n";
+               vnc,docker_api,k8s,rdp,smb,ldap,mssql,mongodb,elasticsearch,dns,tftp,snmp,llmnr,sip\n\n\
+               [fp-ics]\narchetype=industrial-control\n";
     let (ips, _cleanup) = deploy(&app, &admin, ini).await;
     let ip = ips["fp-all"].as_str();
+    let ics = ips["fp-ics"].as_str();
 
     let ports: Vec<String> = TCP_EXPECT.iter().map(|(p, _)| p.to_string()).collect();
     let t = Instant::now();
@@ -285,6 +287,35 @@ async fn nmap_names_the_service_on_every_port_of_a_decky() {
     let t = Instant::now();
     let udp = nmap(&["-sU", "-sV", "-Pn", "-n", "-T4", "-p", "53,69,161,5060", ip]);
     println!("nmap -sU -sV (udp, 4 ports): {:?}", t.elapsed());
+
+    // industrial-control: conpot (Modbus, web) and snmp share one namespace.
+    let t = Instant::now();
+    // Modbus answers nmap's light probes; the full set would wait out every other one.
+    let plc = nmap(&[
+        "-sV",
+        "--version-intensity",
+        "2",
+        "-Pn",
+        "-n",
+        "-T4",
+        "-p",
+        "80,502",
+        ics,
+    ]);
+    let plc_snmp = nmap(&["-sU", "-sV", "-Pn", "-n", "-T4", "-p", "161", ics]);
+    println!("nmap of the PLC: {:?}", t.elapsed());
+    for (port, want, seen) in [
+        ("502/tcp", "modbus", &plc),
+        ("80/tcp", "http", &plc),
+        ("161/udp", "snmp", &plc_snmp),
+    ] {
+        let got = seen.get(port).cloned().unwrap_or_default();
+        println!("| {port} (industrial-control) | {got} |");
+        assert!(
+            got.starts_with("open") && got.to_lowercase().contains(want),
+            "{port}: want {want:?}, nmap said {got:?}"
+        );
+    }
 
     println!("| port | nmap -sV |\n|---|---|");
     for (port, seen) in tcp.iter().chain(udp.iter()) {
