@@ -26,12 +26,12 @@ use crate::limits::Limits;
 
 const USAGE: &str = "usage: decnet-decoy idle
        decnet-decoy serve <service> [--port N ...]
-       decnet-decoy list";
+       decnet-decoy list [--ports]";
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Idle,
-    List,
+    List { ports: bool },
     Serve { service: String, ports: Vec<u16> },
     Help,
 }
@@ -39,7 +39,10 @@ enum Command {
 fn parse_args(args: &[String]) -> Result<Command, String> {
     match args.first().map(String::as_str) {
         Some("idle") if args.len() == 1 => Ok(Command::Idle),
-        Some("list") if args.len() == 1 => Ok(Command::List),
+        Some("list") if args.len() == 1 => Ok(Command::List { ports: false }),
+        Some("list") if args.len() == 2 && args[1] == "--ports" => {
+            Ok(Command::List { ports: true })
+        }
         Some("help" | "-h" | "--help") => Ok(Command::Help),
         Some("serve") => {
             let service = args
@@ -155,9 +158,19 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse_args(&args) {
         Ok(Command::Idle) => idle(),
-        Ok(Command::List) => {
+        Ok(Command::List { ports }) => {
             for def in services::CATALOGUE {
-                println!("{}", def.slug);
+                if ports {
+                    // `slug 21/tcp 161/udp ...`, in the order --port overrides them.
+                    let shown: Vec<String> = def
+                        .ports
+                        .iter()
+                        .map(|p| format!("{}/{}", p.number, if p.udp { "udp" } else { "tcp" }))
+                        .collect();
+                    println!("{} {}", def.slug, shown.join(" "));
+                } else {
+                    println!("{}", def.slug);
+                }
             }
             ExitCode::SUCCESS
         }
@@ -184,7 +197,14 @@ mod tests {
     #[test]
     fn commands_parse() {
         assert_eq!(parse_args(&args("idle")), Ok(Command::Idle));
-        assert_eq!(parse_args(&args("list")), Ok(Command::List));
+        assert_eq!(
+            parse_args(&args("list")),
+            Ok(Command::List { ports: false })
+        );
+        assert_eq!(
+            parse_args(&args("list --ports")),
+            Ok(Command::List { ports: true })
+        );
         assert_eq!(
             parse_args(&args("serve http --port 8080 --port=8443")),
             Ok(Command::Serve {
