@@ -36,7 +36,7 @@ if [ "$mode" = test ]; then
   have chromium || need_apt+=(chromium)
   have chromedriver || need_apt+=(chromium-driver)
   # Real attacker tools the capture tests point at deckies (and nmap for fingerprints).
-  for pkg in nmap curl smbclient ldap-utils freetds-bin snmp sipsak tftp-hpa bind9-dnsutils; do
+  for pkg in nmap curl smbclient ldap-utils freetds-bin snmp sipsak tftp-hpa bind9-dnsutils postgresql; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
   done
 fi
@@ -58,4 +58,22 @@ if have dockerd && ! docker version >/dev/null 2>&1; then
     [ "$mode" = test ] && { echo "setup: dockerd did not come up; see /var/log/dockerd.log" >&2; exit 1; }
     echo "setup: dockerd did not come up; deploys will fail until it does" >&2
   fi
+fi
+
+# PostgreSQL for the API suite's second run (`make test`): a local cluster, a test role that
+# may create databases, and no databases left from earlier runs.
+if [ "$mode" = test ]; then
+  cluster=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1" "$2}')
+  if [ -z "$cluster" ]; then
+    echo "setup: no PostgreSQL cluster (pg_lsclusters)" >&2; exit 1
+  fi
+  # shellcheck disable=SC2086
+  $SUDO pg_ctlcluster $cluster start 2>/dev/null || true
+  pg() { $SUDO su postgres -c "psql -qAt -c \"$1\"" ; }
+  for _ in $(seq 1 40); do pg "select 1" >/dev/null 2>&1 && break; sleep 0.25; done
+  pg "select 1 from pg_roles where rolname = 'decnet_test'" | grep -q 1 \
+    || pg "create role decnet_test login createdb password 'decnet-test'"
+  for db in $(pg "select datname from pg_database where datname like 'decnet_test_%'"); do
+    pg "drop database $db" >/dev/null
+  done
 fi

@@ -178,6 +178,16 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn decoy() -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
@@ -276,6 +286,7 @@ async fn bench_real() {
 
     let body = json!({"ini_content": ini(50, "10.250.2", "http,ftp"), "replace_fleet": true});
     let t = Instant::now();
+    let cpu0 = cpu_secs(pid);
     let v: Value = http
         .post(format!("{api}/deckies/deploy"))
         .bearer_auth(&token)
@@ -296,6 +307,7 @@ async fn bench_real() {
     let (busy_rps, busy_lat) = lifecycle_load(&http, &api, &token, &ids, 3.0, 8).await;
     let failed = wait_all(&http, &api, &token, &ids).await;
     let api_wall = t.elapsed();
+    let deploy_cpu = cpu_secs(pid) - cpu0;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle_rps, idle_lat) = lifecycle_load(&http, &api, &token, &ids, 3.0, 8).await;
     println!("\n## GET /deckies/lifecycle with the 50 ids of the deploy, 8 clients");
@@ -313,6 +325,10 @@ async fn bench_real() {
     println!("\n## 50 deckies x (base + http + ftp), concurrency 8");
     println!(
         "through the API: {:.1} s ({failed} failed)",
+        api_wall.as_secs_f64()
+    );
+    println!(
+        "decnet CPU during it (3 s of polling included): {deploy_cpu:.1} s in {:.1} s",
         api_wall.as_secs_f64()
     );
     println!("RSS with 50 deckies: {} MB", rss_kb(pid) / 1024);

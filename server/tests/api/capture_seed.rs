@@ -8,11 +8,7 @@ use crate::helpers::TestApp;
 
 /// The app's own database, opened a second time.
 pub async fn db_of(app: &TestApp) -> DatabaseConnection {
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        app.data_dir.path().join("decnet.db").display()
-    );
-    decnet_server::db::connect(&url).await.expect("db")
+    decnet_server::db::connect(&app.db_url).await.expect("db")
 }
 
 /// A decoy line as the decoy writes it.

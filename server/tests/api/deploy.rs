@@ -401,10 +401,7 @@ async fn lifecycle_reads_rows_another_server_moves_fresh_and_ours_current() {
         .await;
     app.wait_terminal(&admin, &ours, Duration::from_secs(10))
         .await;
-    let db_path = app.data_dir.path().join("decnet.db");
-    let db = sea_orm::Database::connect(format!("sqlite://{}", db_path.display()))
-        .await
-        .unwrap();
+    let db = sea_orm::Database::connect(&app.db_url).await.unwrap();
     let mut peer = decnet_server::lifecycle::new_row(
         "elsewhere",
         "peer-host",

@@ -15,6 +15,31 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub data_dir: tempfile::TempDir,
+    /// The app's database: SQLite in `data_dir`, or a fresh PostgreSQL database of its own
+    /// when `DECNET_TEST_PG` names a server (`make test` runs the API suite both ways).
+    pub db_url: String,
+}
+
+/// A new, empty PostgreSQL database on the server `admin_url` points at; its URL.
+async fn fresh_pg_database(admin_url: &str) -> String {
+    use sea_orm::ConnectionTrait;
+    let name = format!("decnet_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(admin_url)
+        .await
+        .expect("DECNET_TEST_PG: cannot connect");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    // Same server and credentials, the new database.
+    let (base, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    }
 }
 
 /// The app with the real Docker engine (no deploy in these tests reaches it unless asked).
@@ -32,7 +57,11 @@ pub async fn spawn_app_with(
     cfg.admin_password = Some(ADMIN_INITIAL.into());
     // Nothing here may touch a real engine by accident.
     cfg.docker_host = "unix:///nonexistent/docker.sock".into();
+    if let Ok(pg) = std::env::var("DECNET_TEST_PG") {
+        cfg.db_url = Some(fresh_pg_database(&pg).await);
+    }
     tweak(&mut cfg);
+    let db_url = cfg.database_url();
     let server = match engine {
         Some(e) => decnet_server::build_with_engine(cfg, e).await,
         None => decnet_server::build(cfg).await,
@@ -44,6 +73,7 @@ pub async fn spawn_app_with(
         base: format!("http://{addr}/api/v1"),
         client: Client::new(),
         data_dir,
+        db_url,
     }
 }
 

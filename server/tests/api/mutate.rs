@@ -196,21 +196,16 @@ async fn mutate_interval_accepts_the_pattern_or_null() {
 async fn the_scheduler_mutates_a_due_decky_and_never_one_without_an_interval() {
     let (app, _engine, admin) = fleet("[general]\nnet=10.78.0.0/24\n[due]\nservices=http\nmutate_interval=1m\n[never]\nservices=http\nmutate_interval=off\n").await;
     // Both were deployed two minutes ago, as far as the database knows.
-    let db = sea_orm::Database::connect(format!(
-        "sqlite://{}",
-        app.data_dir.path().join("decnet.db").display()
-    ))
-    .await
-    .unwrap();
-    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let db = sea_orm::Database::connect(&app.db_url).await.unwrap();
+    use decnet_server::entities::decky;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::EntityTrait;
     let past = chrono::Utc::now() - chrono::Duration::minutes(2);
-    db.execute_raw(Statement::from_sql_and_values(
-        DatabaseBackend::Sqlite,
-        "UPDATE deckies SET created_at = ?",
-        [past.into()],
-    ))
-    .await
-    .unwrap();
+    decky::Entity::update_many()
+        .col_expr(decky::Column::CreatedAt, Expr::value(past))
+        .exec(&db)
+        .await
+        .unwrap();
     // Any interval change wakes the scheduler; it must then find `due` overdue.
     let r = app
         .put(
