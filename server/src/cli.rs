@@ -59,6 +59,7 @@ fn hardening(out: &mut String, memory: &str, pids: u32) {
     let _ = writeln!(out, "    security_opt: [\"no-new-privileges:true\"]");
     let _ = writeln!(out, "    mem_limit: {memory}");
     let _ = writeln!(out, "    pids_limit: {pids}");
+    let _ = writeln!(out, "    cpu_shares: 256");
     let _ = writeln!(out, "    restart: unless-stopped");
     let _ = writeln!(out, "    logging:\n      driver: json-file\n      options: {{max-size: \"10m\", max-file: \"3\"}}");
 }
@@ -126,6 +127,7 @@ pub fn compose_yaml(spec: &FleetSpec, plans: &[DeckyPlan], image: &str) -> Strin
                 q(&svc.slug)
             );
             hardening(&mut out, "64m", 128);
+            let _ = writeln!(out, "    cpus: 0.5");
         }
     }
     let _ = writeln!(out, "networks:\n  decnet_lan:\n    driver: {driver}");

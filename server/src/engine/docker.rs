@@ -3,7 +3,8 @@
 //! Connects lazily and negotiates the API version (the daemon here speaks 1.41), so a
 //! server started before dockerd works once dockerd is up. Every container it creates is
 //! hardened: non-root, read-only root fs, no new privileges, all capabilities dropped,
-//! capped memory and pids, json-file logs with a size cap, no Docker socket.
+//! capped memory and pids, a low CPU weight (services also a CPU quota), json-file logs with
+//! a size cap, no Docker socket.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +35,11 @@ const SERVICE_MEMORY: i64 = 64 * 1024 * 1024;
 const BASE_PIDS: i64 = 16;
 const SERVICE_PIDS: i64 = 128;
 const NOBODY: &str = "65534:65534";
+/// CPU weight of every decoy container: a quarter of Docker's default, so a decoy under a
+/// flood (or a fleet starting) yields the CPU to the control plane and the host.
+const CPU_SHARES: i64 = 256;
+/// A service container never uses more than half a CPU.
+const SERVICE_NANO_CPUS: i64 = 500_000_000;
 
 pub struct DockerEngine {
     socket: String,
@@ -43,6 +49,9 @@ pub struct DockerEngine {
     /// Serialises image import and network creation (two deckies must not race to create one)
     /// and remembers what exists: the image (by the binary's size and mtime) and network ids.
     setup: Mutex<Known>,
+    /// Cleared when the engine refuses CPU quotas (no CFS bandwidth control): then service
+    /// containers start without one, and only the weight applies.
+    cpu_quota: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -61,6 +70,7 @@ impl DockerEngine {
             decoy_path,
             client: Mutex::new(None),
             setup: Mutex::new(Known::default()),
+            cpu_quota: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -166,15 +176,37 @@ impl DockerEngine {
     async fn create_and_start(
         &self,
         name: &str,
-        body: ContainerCreateBody,
+        mut body: ContainerCreateBody,
     ) -> Result<String, EngineError> {
+        use std::sync::atomic::Ordering;
         let docker = self.docker().await?;
-        let opts = CreateContainerOptions {
+        let opts = || CreateContainerOptions {
             name: Some(name.to_owned()),
             ..Default::default()
         };
-        let created = match docker.create_container(Some(opts), body).await {
+        if !self.cpu_quota.load(Ordering::Relaxed) {
+            if let Some(h) = body.host_config.as_mut() {
+                h.nano_cpus = None;
+            }
+        }
+        let quota = body
+            .host_config
+            .as_ref()
+            .and_then(|h| h.nano_cpus)
+            .is_some();
+        let created = match docker.create_container(Some(opts()), body.clone()).await {
             Ok(c) => c,
+            Err(e) if quota && e.to_string().contains("NanoCPUs") => {
+                tracing::warn!("the engine refuses CPU quotas ({e}); decoys get only a CPU weight");
+                self.cpu_quota.store(false, Ordering::Relaxed);
+                if let Some(h) = body.host_config.as_mut() {
+                    h.nano_cpus = None;
+                }
+                match docker.create_container(Some(opts()), body).await {
+                    Ok(c) => c,
+                    Err(e) => return Err(self.err(&format!("creating {name}"), e).await),
+                }
+            }
             Err(e) => return Err(self.err(&format!("creating {name}"), e).await),
         };
         if let Err(e) = docker
@@ -206,6 +238,7 @@ fn hardened(memory: i64, pids: i64) -> HostConfig {
         memory: Some(memory),
         memory_swap: Some(memory),
         pids_limit: Some(pids),
+        cpu_shares: Some(CPU_SHARES),
         readonly_rootfs: Some(true),
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         cap_drop: Some(vec!["ALL".into()]),
@@ -390,6 +423,7 @@ impl Engine for DockerEngine {
         svc: &ServiceSpec,
     ) -> Result<String, EngineError> {
         let mut host = hardened(SERVICE_MEMORY, SERVICE_PIDS);
+        host.nano_cpus = Some(SERVICE_NANO_CPUS);
         host.network_mode = Some(format!("container:{base_id}"));
         let env = vec![
             format!("DECNET_DECKY={}", d.name),

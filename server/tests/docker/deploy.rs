@@ -70,6 +70,8 @@ async fn three_deckies_come_up_hardened_with_their_identity_and_answer_on_their_
             .unwrap()
             .contains(&"no-new-privileges:true".to_string()));
         assert!(hc.memory.unwrap() > 0 && hc.pids_limit.unwrap() > 0);
+        // A low CPU weight: a decoy never starves the control plane.
+        assert_eq!(hc.cpu_shares, Some(256));
         assert!(hc
             .binds
             .unwrap_or_default()
@@ -96,6 +98,8 @@ async fn three_deckies_come_up_hardened_with_their_identity_and_answer_on_their_
             );
             assert_eq!(shc.readonly_rootfs, Some(true));
             assert_eq!(shc.cap_drop, Some(vec!["ALL".to_string()]));
+            assert_eq!(shc.cpu_shares, Some(256));
+            assert_eq!(shc.nano_cpus, Some(500_000_000), "half a CPU at most");
             assert_eq!(s.config.unwrap().user.as_deref(), Some("65534:65534"));
         }
     }
