@@ -103,6 +103,8 @@ pub enum Negotiation {
     Select(u32),
     /// RDP_NEG_FAILURE with this code.
     Fail(u32),
+    /// A bare connection confirm: standard RDP security for a client that did not negotiate.
+    Legacy,
 }
 
 impl Negotiation {
@@ -114,15 +116,24 @@ impl Negotiation {
             Negotiation::Select(PROTOCOL_HYBRID_EX) => "PROTOCOL_HYBRID_EX",
             Negotiation::Fail(SSL_REQUIRED_BY_SERVER) => "SSL_REQUIRED_BY_SERVER",
             Negotiation::Fail(HYBRID_REQUIRED_BY_SERVER) => "HYBRID_REQUIRED_BY_SERVER",
+            Negotiation::Legacy => "PROTOCOL_RDP",
             _ => "other",
         }
     }
 }
 
 /// Windows' choice: CredSSP when NLA is on and offered, TLS when NLA is off; a client that
-/// offers neither (or no negotiation request at all) is told what the server requires.
+/// offers neither is told what the server requires. Without NLA, a client that sends no
+/// negotiation request at all (pre-RDP 5.2, scanners) gets the bare confirm of the
+/// "Negotiate" security layer, as such a host answers it.
 pub fn negotiate(nla: bool, requested: Option<u32>) -> Negotiation {
-    let offered = requested.unwrap_or(PROTOCOL_RDP);
+    let Some(offered) = requested else {
+        return if nla {
+            Negotiation::Fail(HYBRID_REQUIRED_BY_SERVER)
+        } else {
+            Negotiation::Legacy
+        };
+    };
     if nla {
         if offered & PROTOCOL_HYBRID != 0 {
             Negotiation::Select(PROTOCOL_HYBRID)
@@ -137,6 +148,11 @@ pub fn negotiate(nla: bool, requested: Option<u32>) -> Negotiation {
         Negotiation::Fail(SSL_REQUIRED_BY_SERVER)
     }
 }
+
+/// X.224 Connection Confirm without negotiation data (source reference 0x1234, as Windows).
+const BARE_CONFIRM: [u8; 11] = [
+    0x03, 0x00, 0x00, 0x0b, 0x06, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00,
+];
 
 /// X.224 Connection Confirm carrying an RDP_NEG_RSP (or RDP_NEG_FAILURE).
 fn confirm(neg_type: u8, flags: u8, value: u32) -> Vec<u8> {
@@ -322,7 +338,8 @@ impl Handler for Rdp {
         let requested = req.requested.unwrap_or(PROTOCOL_RDP);
         let decision = match &self.tls {
             Some(_) => negotiate(self.nla, req.requested),
-            None => Negotiation::Select(PROTOCOL_RDP),
+            None if req.requested.is_some() => Negotiation::Select(PROTOCOL_RDP),
+            None => Negotiation::Legacy,
         };
         let mut ev = match &req.cookie {
             Some(user) => Event::auth(user, "").field("method", "mstshash"),
@@ -336,7 +353,11 @@ impl Handler for Rdp {
         let (Some(acceptor), Negotiation::Select(selected)) = (&self.tls, decision) else {
             if let Negotiation::Fail(code) = decision {
                 conn.write_all(&confirm(0x03, 0x00, code)).await?;
-            } else if req.requested.is_some() {
+            } else if decision == Negotiation::Legacy {
+                // The client's MCS Connect Initial would come next: the show ends here.
+                conn.write_all(&BARE_CONFIRM).await?;
+                let _ = conn.read_some().await;
+            } else {
                 // No TLS on this CPU: standard RDP security would need the full MCS/GCC
                 // exchange; the confirm is all a scanner gets.
                 conn.write_all(&confirm(0x02, 0x00, PROTOCOL_RDP)).await?;
@@ -427,7 +448,7 @@ mod tests {
         assert_eq!(negotiate(true, None), Fail(HYBRID_REQUIRED_BY_SERVER));
         assert_eq!(negotiate(false, Some(3)), Select(PROTOCOL_SSL));
         assert_eq!(negotiate(false, Some(0)), Fail(SSL_REQUIRED_BY_SERVER));
-        assert_eq!(negotiate(false, None), Fail(SSL_REQUIRED_BY_SERVER));
+        assert_eq!(negotiate(false, None), Legacy);
     }
 
     #[test]
@@ -631,6 +652,22 @@ mod tests {
             assert_eq!(a["requested_protocols"], 0);
             assert_eq!(a["negotiation"], name);
         }
+    }
+
+    #[tokio::test]
+    async fn clients_that_do_not_negotiate_get_a_bare_confirm_without_nla() {
+        let t = testkit::start("rdp", cfg(r#"{"nla":false}"#)).await;
+        let mut c = t.connect(0).await;
+        c.send(b"\x03\0\0\x0b\x06\xe0\0\0\0\0\0").await;
+        assert_eq!(c.read_exact(11).await, BARE_CONFIRM);
+        let e = t.events().expect("command").await;
+        assert_eq!(e["negotiation"], "PROTOCOL_RDP");
+        let t = testkit::start("rdp", cfg("{}")).await;
+        let mut c = t.connect(0).await;
+        c.send(b"\x03\0\0\x0b\x06\xe0\0\0\0\0\0").await;
+        let cc = c.read_exact(19).await;
+        assert_eq!(cc[11], 0x03);
+        assert_eq!(cc[15..], HYBRID_REQUIRED_BY_SERVER.to_le_bytes());
     }
 
     proptest! {
