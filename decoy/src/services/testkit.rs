@@ -112,6 +112,24 @@ impl TestService {
     }
 }
 
+/// A TLS client (any certificate) over an already open connection, after an in-protocol
+/// upgrade (STARTTLS, RDP's X.224 negotiation).
+pub async fn tls_over(tcp: TcpStream, cn: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let provider = Arc::new(rustls_graviola::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from(cn.to_owned()).unwrap();
+    tokio::time::timeout(WAIT, connector.connect(name, tcp))
+        .await
+        .expect("TLS handshake in time")
+        .expect("TLS handshake")
+}
+
 #[derive(Debug)]
 pub struct AnyCert(pub Arc<rustls::crypto::CryptoProvider>);
 
