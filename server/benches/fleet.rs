@@ -4,13 +4,15 @@
 //!   the runner drives a no-op engine so nothing else competes);
 //! - wall time to deploy 50 deckies (base + http + ftp) on the real engine through the API,
 //!   against a bare loop of the same engine calls at the same concurrency;
-//! - `GET /deckies/lifecycle` with 50 ids: requests/s and p99, idle and during that deploy;
+//! - `GET /deckies/lifecycle` with the deploy's 50 ids, 8 clients: requests/s and p99 for the
+//!   whole deploy, and at rest (3 s after it, for 5 s);
 //! - RSS of the `decnet` process idle and with 50 deckies.
 //!
 //! Needs dockerd and the musl decoy binary (`make decoy`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,11 +114,35 @@ async fn settle_admin(http: &reqwest::Client, api: &str) -> String {
 }
 
 fn ini(n: usize, net: &str, services: &str) -> String {
+    ini_named(n, "b", net, services)
+}
+
+fn ini_named(n: usize, prefix: &str, net: &str, services: &str) -> String {
     let mut s = format!("[general]\nnet={net}.0/24\ngw={net}.1\n");
     for i in 0..n {
-        s.push_str(&format!("[b{i:03}]\nservices={services}\n"));
+        s.push_str(&format!("[{prefix}{i:03}]\nservices={services}\n"));
     }
     s
+}
+
+/// Posts a deploy and returns its lifecycle ids.
+async fn post_deploy(http: &reqwest::Client, api: &str, token: &str, body: Value) -> Vec<String> {
+    let v: Value = http
+        .post(format!("{api}/deckies/deploy"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["lifecycle_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn bench_202() {
@@ -195,44 +221,74 @@ fn decoy() -> std::path::PathBuf {
     target.join("x86_64-unknown-linux-musl/release/decnet-decoy")
 }
 
-/// Requests/s and latencies of `GET /deckies/lifecycle?ids=<50>` for `secs` with `conc` clients.
+/// Requests/s and latencies of `GET /deckies/lifecycle?ids=<50>` with `conc` clients, until
+/// `done` is set (or `max_secs` pass).
 async fn lifecycle_load(
     http: &reqwest::Client,
     api: &str,
     token: &str,
     ids: &[String],
-    secs: f64,
+    done: Arc<AtomicBool>,
+    max_secs: f64,
     conc: usize,
-) -> (f64, Vec<Duration>) {
+) -> Load {
     let q: String = ids
         .iter()
         .map(|i| format!("ids={i}"))
         .collect::<Vec<_>>()
         .join("&");
     let url = format!("{api}/deckies/lifecycle?{q}");
-    let stop = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let stop = start + Duration::from_secs_f64(max_secs);
     let mut tasks = Vec::new();
     for _ in 0..conc {
         let http = http.clone();
         let url = url.clone();
         let token = token.to_owned();
+        let done = done.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while Instant::now() < stop {
+            let (mut lat, mut inside) = (Vec::new(), Vec::new());
+            while Instant::now() < stop && !done.load(Ordering::Relaxed) {
                 let t = Instant::now();
                 let r = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                inside.push(server_time(&r));
                 let _ = r.bytes().await;
                 lat.push(t.elapsed());
             }
-            lat
+            (lat, inside)
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut inside) = (Vec::new(), Vec::new());
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (lat, ins) = t.await.unwrap();
+        all.extend(lat);
+        inside.extend(ins);
     }
     all.sort();
-    (all.len() as f64 / secs, all)
+    inside.sort();
+    Load {
+        rps: all.len() as f64 / start.elapsed().as_secs_f64(),
+        lat: all,
+        inside,
+    }
+}
+
+struct Load {
+    rps: f64,
+    /// As the client saw it.
+    lat: Vec<Duration>,
+    /// As the server measured it (`Server-Timing`).
+    inside: Vec<Duration>,
+}
+
+fn server_time(r: &reqwest::Response) -> Duration {
+    r.headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("dur=").nth(1))
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .unwrap_or_default()
 }
 
 async fn bench_real() {
@@ -284,54 +340,73 @@ async fn bench_real() {
         .collect();
     wait_all(&http, &api, &token, &warm_ids).await;
 
+    // 1. 50 deckies, watched the way the console does it (one poll per 100 ms): the wall time
+    //    to compare with the bare engine loop below.
     let body = json!({"ini_content": ini(50, "10.250.2", "http,ftp"), "replace_fleet": true});
     let t = Instant::now();
     let cpu0 = cpu_secs(pid);
-    let v: Value = http
-        .post(format!("{api}/deckies/deploy"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<String> = v["lifecycle_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_str().unwrap().to_owned())
-        .collect();
-    // The same 50 rows both times: first while they are being deployed, then at rest.
-    let (busy_rps, busy_lat) = lifecycle_load(&http, &api, &token, &ids, 3.0, 8).await;
+    let ids = post_deploy(&http, &api, &token, body).await;
     let failed = wait_all(&http, &api, &token, &ids).await;
     let api_wall = t.elapsed();
     let deploy_cpu = cpu_secs(pid) - cpu0;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (idle_rps, idle_lat) = lifecycle_load(&http, &api, &token, &ids, 3.0, 8).await;
-    println!("\n## GET /deckies/lifecycle with the 50 ids of the deploy, 8 clients");
-    println!(
-        "idle:   {idle_rps:.0} req/s  p50 {}  p99 {}",
-        ms(pct(&idle_lat, 0.5)),
-        ms(pct(&idle_lat, 0.99))
-    );
-    println!(
-        "during: {busy_rps:.0} req/s  p50 {}  p99 {}  (p99 ratio {:.2})",
-        ms(pct(&busy_lat, 0.5)),
-        ms(pct(&busy_lat, 0.99)),
-        pct(&busy_lat, 0.99).as_secs_f64() / pct(&idle_lat, 0.99).as_secs_f64()
-    );
     println!("\n## 50 deckies x (base + http + ftp), concurrency 8");
     println!(
-        "through the API: {:.1} s ({failed} failed)",
-        api_wall.as_secs_f64()
-    );
-    println!(
-        "decnet CPU during it (3 s of polling included): {deploy_cpu:.1} s in {:.1} s",
+        "through the API: {:.1} s ({failed} failed); decnet used {deploy_cpu:.1} s of CPU",
         api_wall.as_secs_f64()
     );
     println!("RSS with 50 deckies: {} MB", rss_kb(pid) / 1024);
+
+    // 2. 50 more (additive), while 8 clients poll their 50 ids as fast as they can; then the
+    //    same 50 ids at rest, 3 s after the deploy ended.
+    let body = json!({"ini_content": ini_named(50, "c", "10.250.4", "http,ftp")});
+    let ids2 = post_deploy(&http, &api, &token, body).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (http, api, token, ids, done) = (
+            http.clone(),
+            api.clone(),
+            token.clone(),
+            ids2.clone(),
+            done.clone(),
+        );
+        tokio::spawn(async move {
+            let failed = wait_all(&http, &api, &token, &ids).await;
+            done.store(true, Ordering::Relaxed);
+            failed
+        })
+    };
+    let busy = lifecycle_load(&http, &api, &token, &ids2, done.clone(), 600.0, 8).await;
+    let failed2 = waiter.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = lifecycle_load(
+        &http,
+        &api,
+        &token,
+        &ids2,
+        Arc::new(AtomicBool::new(false)),
+        5.0,
+        8,
+    )
+    .await;
+    println!(
+        "\n## GET /deckies/lifecycle with the 50 ids of a deploy, 8 clients ({failed2} failed)"
+    );
+    for (what, l) in [("idle:  ", &idle), ("during:", &busy)] {
+        println!(
+            "{what} {:.0} req/s  p50 {}  p99 {}   server-side p50 {}  p99 {}",
+            l.rps,
+            ms(pct(&l.lat, 0.5)),
+            ms(pct(&l.lat, 0.99)),
+            ms(pct(&l.inside, 0.5)),
+            ms(pct(&l.inside, 0.99))
+        );
+    }
+    println!(
+        "p99 during / idle: {:.2} as clients see it, {:.2} inside the server",
+        pct(&busy.lat, 0.99).as_secs_f64() / pct(&idle.lat, 0.99).as_secs_f64(),
+        pct(&busy.inside, 0.99).as_secs_f64() / pct(&idle.inside, 0.99).as_secs_f64()
+    );
+    println!("RSS with 100 deckies: {} MB", rss_kb(pid) / 1024);
     let host = rows(&http, &api, &token, &ids[..1]).await[0]["host_uuid"]
         .as_str()
         .unwrap()

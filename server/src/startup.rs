@@ -164,6 +164,7 @@ fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(server_timing))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::audit::middleware,
@@ -183,6 +184,21 @@ fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .with_state(state)
+}
+
+/// `Server-Timing: app;dur=<ms>`: how long the server spent on a request (auth, handler,
+/// audit), shown by browsers' devtools; the fleet benchmark compares it with what clients see.
+async fn server_timing(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let t = std::time::Instant::now();
+    let mut res = next.run(req).await;
+    let value = format!("app;dur={:.3}", t.elapsed().as_secs_f64() * 1000.0);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert("server-timing", v);
+    }
+    res
 }
 
 impl Server {
