@@ -9,7 +9,9 @@ async fn mutation_replaces_only_the_services_and_a_real_client_reaches_a_new_one
     let ids = app
         .deploy_ok(
             &admin,
-            "[general]\nnet=10.231.5.0/24\ngw=10.231.5.1\n[mt]\nservices=http\n",
+            // The archetype's pool (mysql, postgres, redis: all TCP) is what mutation draws
+            // from, so the check below can connect to whichever service it picked.
+            "[general]\nnet=10.231.5.0/24\ngw=10.231.5.1\n[mt]\narchetype=database-server\nservices=http\n",
             false,
         )
         .await;
