@@ -322,22 +322,7 @@ async fn bench_real() {
 
     // Warm the image once so both sides start equal.
     let warm = ini(1, "10.250.2", "http");
-    let v: Value = http
-        .post(format!("{api}/deckies/deploy"))
-        .bearer_auth(&token)
-        .json(&json!({"ini_content": warm}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let warm_ids: Vec<String> = v["lifecycle_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_str().unwrap().to_owned())
-        .collect();
+    let warm_ids = post_deploy(&http, &api, &token, json!({"ini_content": warm})).await;
     wait_all(&http, &api, &token, &warm_ids).await;
 
     // 1. 50 deckies, watched the way the console does it (one poll per 100 ms): the wall time

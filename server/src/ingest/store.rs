@@ -162,6 +162,29 @@ fn set_json(set: &BTreeSet<String>) -> String {
     serde_json::to_string(set).unwrap_or_else(|_| "[]".into())
 }
 
+/// Inserts `rows` (values in `columns` order) in multi-row statements of [`CHUNK`] rows.
+async fn insert_chunked<E, C, const N: usize>(
+    db: &impl ConnectionTrait,
+    table: E,
+    columns: [C; N],
+    rows: &[[Value; N]],
+) -> Result<(), DbErr>
+where
+    E: sea_orm::sea_query::IntoTableRef + Clone,
+    C: sea_orm::sea_query::IntoIden + Clone,
+{
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = Query::insert();
+        q.into_table(table.clone()).columns(columns.clone());
+        for row in chunk {
+            q.values(row.iter().cloned().map(Expr::val))
+                .map_err(build_err)?;
+        }
+        db.execute(&q).await?;
+    }
+    Ok(())
+}
+
 fn build_err(e: impl std::fmt::Display) -> DbErr {
     DbErr::Custom(format!("building an ingest statement: {e}"))
 }
@@ -326,9 +349,10 @@ pub async fn store_batch(
     }
 
     // 3. Credentials and bounties.
-    for chunk in creds.chunks(CHUNK) {
-        let mut q = Query::insert();
-        q.into_table(credential::Entity).columns([
+    insert_chunked(
+        &txn,
+        credential::Entity,
+        [
             credential::Column::LogId,
             credential::Column::Decky,
             credential::Column::Service,
@@ -338,16 +362,14 @@ pub async fn store_batch(
             credential::Column::Method,
             credential::Column::Extra,
             credential::Column::Ts,
-        ]);
-        for row in chunk {
-            q.values(row.iter().cloned().map(Expr::val))
-                .map_err(build_err)?;
-        }
-        txn.execute(&q).await?;
-    }
-    for chunk in bounties.chunks(CHUNK) {
-        let mut q = Query::insert();
-        q.into_table(bounty::Entity).columns([
+        ],
+        &creds,
+    )
+    .await?;
+    insert_chunked(
+        &txn,
+        bounty::Entity,
+        [
             bounty::Column::LogId,
             bounty::Column::Decky,
             bounty::Column::Service,
@@ -355,13 +377,10 @@ pub async fn store_batch(
             bounty::Column::Kind,
             bounty::Column::Content,
             bounty::Column::Ts,
-        ]);
-        for row in chunk {
-            q.values(row.iter().cloned().map(Expr::val))
-                .map_err(build_err)?;
-        }
-        txn.execute(&q).await?;
-    }
+        ],
+        &bounties,
+    )
+    .await?;
 
     // 4. Attackers: merge the batch into the stored rows.
     let ips: Vec<IpAddr> = seen.keys().copied().collect();

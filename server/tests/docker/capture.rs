@@ -2,7 +2,7 @@
 //! they typed comes back through `GET /credentials` and `/attackers`; a server SIGKILLed
 //! while events flow loses and duplicates nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::helpers::ADMIN_INITIAL;
 use crate::resilience::{start_decnet, token};
-use crate::support::{docker, spawn_real, Cleanup, SETTLE};
+use crate::support::{api_get, deploy_and_wait, docker, spawn_real, Cleanup, SETTLE};
 
 const IO: Duration = Duration::from_secs(10);
 
@@ -80,34 +80,12 @@ fn resp(args: &[&str]) -> Vec<u8> {
     out
 }
 
-async fn api_get(app: &crate::helpers::TestApp, token: &str, path: &str) -> Value {
-    let r = app.get(path, Some(token)).send().await.unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
-    r.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn credentials_typed_by_real_clients_reach_the_api_within_seconds() {
     let app = spawn_real(None).await;
     let admin = app.admin_token().await;
     let ini = "[general]\nnet=10.232.1.0/24\ngw=10.232.1.1\n\n[cap-web]\nservices=http,ftp\n\n[cap-mail]\nservices=smtp,redis\n";
-    let ids = app.deploy_ok(&admin, ini, false).await;
-    let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
-    let _cleanup = Cleanup(rows[0]["host_uuid"].as_str().unwrap().to_owned());
-    for r in &rows {
-        assert_eq!(r["status"], "succeeded", "{r}");
-    }
-    let ips: BTreeMap<String, String> = app
-        .deckies(&admin)
-        .await
-        .iter()
-        .map(|d| {
-            (
-                d["name"].as_str().unwrap().to_owned(),
-                d["ip"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let (ips, _cleanup) = deploy_and_wait(&app, &admin, ini).await;
     let (web, mail) = (&ips["cap-web"], &ips["cap-mail"]);
     let t0 = Instant::now();
 

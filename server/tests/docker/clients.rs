@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::support::{spawn_real, Cleanup, SETTLE};
+use crate::support::{api_get, deploy_and_wait, spawn_real};
 
 /// Runs a client program to completion (its exit status is not the point: every login fails).
 fn run(program: &str, args: &[&str]) -> String {
@@ -28,38 +26,6 @@ fn run(program: &str, args: &[&str]) -> String {
     text
 }
 
-async fn api_get(app: &crate::helpers::TestApp, token: &str, path: &str) -> Value {
-    let r = app.get(path, Some(token)).send().await.unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
-    r.json().await.unwrap()
-}
-
-/// Deploys `ini` and returns decky name -> IP once every row succeeded.
-async fn deploy(
-    app: &crate::helpers::TestApp,
-    admin: &str,
-    ini: &str,
-) -> (BTreeMap<String, String>, Cleanup) {
-    let ids = app.deploy_ok(admin, ini, false).await;
-    let rows = app.wait_terminal(admin, &ids, SETTLE).await;
-    let cleanup = Cleanup(rows[0]["host_uuid"].as_str().unwrap().to_owned());
-    for r in &rows {
-        assert_eq!(r["status"], "succeeded", "{r}");
-    }
-    let ips = app
-        .deckies(admin)
-        .await
-        .iter()
-        .map(|d| {
-            (
-                d["name"].as_str().unwrap().to_owned(),
-                d["ip"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    (ips, cleanup)
-}
-
 #[tokio::test]
 async fn real_client_programs_leave_their_credentials_in_the_api() {
     let app = spawn_real(None).await;
@@ -67,7 +33,7 @@ async fn real_client_programs_leave_their_credentials_in_the_api() {
     let ini = "[general]\nnet=10.234.1.0/24\ngw=10.234.1.1\n\n\
                [cl-win]\nservices=smb,ldap,mssql\nnmap_os=windows\n\n\
                [cl-infra]\nservices=elasticsearch,snmp,sip,tftp,dns\n";
-    let (ips, _cleanup) = deploy(&app, &admin, ini).await;
+    let (ips, _cleanup) = deploy_and_wait(&app, &admin, ini).await;
     let (win, infra) = (ips["cl-win"].as_str(), ips["cl-infra"].as_str());
     let t0 = Instant::now();
 
@@ -276,7 +242,7 @@ async fn nmap_names_the_service_on_every_port_of_a_decky() {
                [fp-all]\nservices=ssh,http,ftp,telnet,smtp,pop3,imap,redis,mysql,postgres,mqtt,\
                vnc,docker_api,k8s,rdp,smb,ldap,mssql,mongodb,elasticsearch,dns,tftp,snmp,llmnr,sip\n\n\
                [fp-ics]\narchetype=industrial-control\n";
-    let (ips, _cleanup) = deploy(&app, &admin, ini).await;
+    let (ips, _cleanup) = deploy_and_wait(&app, &admin, ini).await;
     let ip = ips["fp-all"].as_str();
     let ics = ips["fp-ics"].as_str();
 

@@ -1,5 +1,6 @@
 //! Real-engine helpers: the decoy binary, a server on the real socket, inspection, cleanup.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -144,3 +145,36 @@ pub fn ids_of(body: &Value) -> Vec<String> {
 }
 
 pub const SETTLE: Duration = Duration::from_secs(90);
+
+/// A viewer-readable GET that must answer 200.
+pub async fn api_get(app: &crate::helpers::TestApp, token: &str, path: &str) -> Value {
+    let r = app.get(path, Some(token)).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+/// Deploys `ini` and returns decky name -> IP once every row succeeded, with the cleanup.
+pub async fn deploy_and_wait(
+    app: &crate::helpers::TestApp,
+    admin: &str,
+    ini: &str,
+) -> (BTreeMap<String, String>, Cleanup) {
+    let ids = app.deploy_ok(admin, ini, false).await;
+    let rows = app.wait_terminal(admin, &ids, SETTLE).await;
+    let cleanup = Cleanup(rows[0]["host_uuid"].as_str().unwrap().to_owned());
+    for r in &rows {
+        assert_eq!(r["status"], "succeeded", "{r}");
+    }
+    let ips = app
+        .deckies(admin)
+        .await
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_owned(),
+                d["ip"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (ips, cleanup)
+}
