@@ -13,7 +13,13 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    _slot: tokio::sync::SemaphorePermit<'static>,
 }
+
+/// Chromium instances alive at once. The test binary runs every test on its own thread; nine
+/// browsers compiling the bundle together on a two-core CI machine starve each other until a
+/// hydration wait times out. Three keep both cores busy without that.
+static BROWSER_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
 
 impl Drop for Browser {
     fn drop(&mut self) {
@@ -48,6 +54,10 @@ pub fn site_root() -> PathBuf {
 }
 
 pub async fn start_browser() -> Browser {
+    let slot = BROWSER_SLOTS
+        .acquire()
+        .await
+        .expect("browser slots never close");
     // Two TLS backends are linked in; we only speak plain HTTP to chromedriver, pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let port = free_port();
@@ -91,6 +101,7 @@ pub async fn start_browser() -> Browser {
         client,
         driver,
         _profile: profile,
+        _slot: slot,
     }
 }
 
@@ -119,9 +130,13 @@ pub async fn start_server_with(
     (format!("http://{addr}"), dir)
 }
 
+/// How long any single wait may take. Generous: on a loaded CI machine a first hydration
+/// (compiling the WASM) has been seen to pass 15 s; a real hang still fails.
+pub const WAIT: Duration = Duration::from_secs(40);
+
 pub async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
-        .at_most(Duration::from_secs(15))
+        .at_most(WAIT)
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
