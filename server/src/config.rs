@@ -43,6 +43,10 @@ pub struct ServeConfig {
     /// Deckies the runner works on at once.
     #[arg(long, env = "DECNET_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
+    /// Docker calls in flight at once across all deckies; 0 means one per CPU. More than the
+    /// host's cores buys little speed and makes a deploy starve the console and the decoys.
+    #[arg(long, env = "DECNET_DOCKER_PARALLELISM", default_value_t = 0)]
+    pub docker_parallelism: usize,
     /// Seconds after which an unfinished lifecycle row is failed by the watchdog.
     #[arg(long, env = "DECNET_OP_DEADLINE", default_value_t = 600)]
     pub op_deadline: u64,
@@ -63,6 +67,7 @@ impl ServeConfig {
             decoy_binary: None,
             docker_host: "unix:///var/run/docker.sock".into(),
             concurrency: 4,
+            docker_parallelism: 0,
             op_deadline: 600,
         }
     }

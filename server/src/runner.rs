@@ -25,10 +25,20 @@ use crate::engine::{CustomImage, DeckyRuntime, Engine, EngineError, NetSpec, Ser
 use crate::entities::{decky, lifecycle};
 use crate::lifecycle::{open_rows, transition};
 
+/// The host's CPU count (1 when it cannot be read).
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     /// Deckies worked on at once.
     pub concurrency: usize,
+    /// Engine calls in flight at once, across every decky. Container starts are CPU work in
+    /// dockerd, containerd and runc; past one call per core they barely shorten a deploy and
+    /// starve everything else on the host (the console, the decoys) for tens of milliseconds
+    /// at a time. See `cargo bench -p server --bench fleet`.
+    pub docker_parallelism: usize,
     /// A row open longer than this is failed by the watchdog.
     pub deadline: Duration,
     /// One engine step longer than this fails the row.
@@ -39,6 +49,7 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             concurrency: 4,
+            docker_parallelism: cpu_count(),
             deadline: Duration::from_secs(600),
             stage_timeout: Duration::from_secs(120),
         }
@@ -57,6 +68,8 @@ struct Inner {
     host_uuid: String,
     cfg: RunnerConfig,
     permits: Semaphore,
+    /// Held around every engine call (`docker_parallelism`).
+    docker_gate: Semaphore,
     /// Per decky: row ids waiting. An entry exists exactly while a drainer task runs.
     queues: Mutex<HashMap<String, VecDeque<String>>>,
 }
@@ -89,6 +102,7 @@ impl Runner {
         cfg: RunnerConfig,
     ) -> Self {
         let permits = Semaphore::new(cfg.concurrency.max(1));
+        let docker_gate = Semaphore::new(cfg.docker_parallelism.max(1));
         Runner {
             inner: Arc::new(Inner {
                 db,
@@ -97,6 +111,7 @@ impl Runner {
                 host_uuid,
                 cfg,
                 permits,
+                docker_gate,
                 queues: Mutex::new(HashMap::new()),
             }),
         }
@@ -365,6 +380,10 @@ impl Inner {
         what: &str,
         fut: impl std::future::Future<Output = Result<T, EngineError>>,
     ) -> Result<T, OpError> {
+        // Waiting for the gate is not Docker being slow: the timeout starts once it is held.
+        let Ok(_gate) = self.docker_gate.acquire().await else {
+            return Err(OpError::Failed("the runner is shutting down".into()));
+        };
         match tokio::time::timeout(self.cfg.stage_timeout, fut).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(OpError::Failed(format!(

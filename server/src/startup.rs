@@ -98,6 +98,10 @@ async fn build_with(
     let bus = Bus::default();
     let runner_cfg = RunnerConfig {
         concurrency: cfg.concurrency.max(1),
+        docker_parallelism: match cfg.docker_parallelism {
+            0 => crate::runner::cpu_count(),
+            n => n,
+        },
         deadline: Duration::from_secs(cfg.op_deadline.max(1)),
         ..RunnerConfig::default()
     };

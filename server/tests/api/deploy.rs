@@ -532,6 +532,30 @@ async fn the_watchdog_fails_a_row_stuck_past_its_deadline() {
     );
 }
 
+/// Four deckies in flight, but never more Docker calls at once than `docker_parallelism`.
+#[tokio::test]
+async fn docker_calls_in_flight_stay_within_docker_parallelism() {
+    for (gate, expect) in [(1usize, 1usize), (4, 4)] {
+        let engine = Arc::new(FakeEngine::default());
+        *engine.base_delay.lock().unwrap() = Some(Duration::from_millis(300));
+        let app = spawn_app_with(Some(engine.clone()), |c| {
+            c.concurrency = 4;
+            c.docker_parallelism = gate;
+        })
+        .await;
+        let admin = app.admin_token().await;
+        let ini =
+            "[g1]\nservices=http\n[g2]\nservices=http\n[g3]\nservices=http\n[g4]\nservices=http\n";
+        let ids = app.deploy_ok(&admin, ini, false).await;
+        let rows = app
+            .wait_terminal(&admin, &ids, Duration::from_secs(15))
+            .await;
+        assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");
+        let (now, most) = *engine.bases_in_flight.lock().unwrap();
+        assert_eq!((now, most), (0, expect), "docker_parallelism {gate}");
+    }
+}
+
 #[tokio::test]
 async fn lifecycle_transitions_are_streamed_as_server_sent_events() {
     use futures_util::StreamExt;

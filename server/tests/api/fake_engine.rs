@@ -18,6 +18,8 @@ pub struct FakeEngine {
     /// Deckies with containers (the model).
     pub running: Mutex<BTreeSet<String>>,
     pub unreachable: Mutex<bool>,
+    /// Base starts in progress now, and the most seen at once.
+    pub bases_in_flight: Mutex<(usize, usize)>,
 }
 
 impl FakeEngine {
@@ -58,7 +60,13 @@ impl Engine for FakeEngine {
         self.record(format!("base {} {}", d.name, d.ip))?;
         let delay = *self.base_delay.lock().unwrap();
         if let Some(delay) = delay {
+            {
+                let mut f = self.bases_in_flight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
             tokio::time::sleep(delay).await;
+            self.bases_in_flight.lock().unwrap().0 -= 1;
         }
         if self.fail_base.lock().unwrap().contains(&d.name) {
             return Err(EngineError::Failed(format!(
