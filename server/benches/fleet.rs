@@ -224,7 +224,7 @@ fn decoy() -> std::path::PathBuf {
     target.join("x86_64-unknown-linux-musl/release/decnet-decoy")
 }
 
-/// Requests/s and latencies of `GET /deckies/lifecycle?ids=<50>` with `conc` clients, until
+/// Requests/s and latencies of `GET /deckies/lifecycle?ids=<50>` with [`CLIENTS`] clients, until
 /// `done` is set (or `max_secs` pass).
 async fn lifecycle_load(
     http: &reqwest::Client,
@@ -233,7 +233,6 @@ async fn lifecycle_load(
     ids: &[String],
     done: Arc<AtomicBool>,
     max_secs: f64,
-    conc: usize,
     pace: Option<Duration>,
 ) -> Load {
     let q: String = ids
@@ -245,7 +244,7 @@ async fn lifecycle_load(
     let start = Instant::now();
     let stop = start + Duration::from_secs_f64(max_secs);
     let mut tasks = Vec::new();
-    for _ in 0..conc {
+    for _ in 0..CLIENTS {
         let http = http.clone();
         let url = url.clone();
         let token = token.to_owned();
@@ -379,8 +378,8 @@ async fn bench_real() {
     let (busy_paced, f3) = load_during(&http, &api, &token, &ids3, Some(PACE)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rest = Arc::new(AtomicBool::new(false));
-    let idle = lifecycle_load(&http, &api, &token, &ids2, rest.clone(), 5.0, 8, None).await;
-    let idle_paced = lifecycle_load(&http, &api, &token, &ids3, rest, 5.0, 8, Some(PACE)).await;
+    let idle = lifecycle_load(&http, &api, &token, &ids2, rest.clone(), 5.0, None).await;
+    let idle_paced = lifecycle_load(&http, &api, &token, &ids3, rest, 5.0, Some(PACE)).await;
     println!(
         "\n## GET /deckies/lifecycle with the 50 ids of a deploy, 8 clients ({} failed rows)",
         f2 + f3
@@ -449,6 +448,9 @@ async fn bench_real() {
     cleanup("bench-bare");
 }
 
+/// Pollers of the lifecycle endpoint.
+const CLIENTS: usize = 8;
+
 /// Paced clients: 100 requests/s each.
 const PACE: Duration = Duration::from_millis(10);
 
@@ -475,7 +477,7 @@ async fn load_during(
             failed
         })
     };
-    let load = lifecycle_load(http, api, token, ids, done, 600.0, 8, pace).await;
+    let load = lifecycle_load(http, api, token, ids, done, 600.0, pace).await;
     (load, waiter.await.unwrap())
 }
 

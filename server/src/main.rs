@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the API and the web console.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Check a fleet INI; prints every error with its line, exits non-zero on any.
     Validate {
         file: std::path::PathBuf,
@@ -56,7 +56,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(cfg) => rt.block_on(serve(cfg)),
+        Command::Serve(cfg) => rt.block_on(serve(*cfg)),
         Command::Validate { file, json } => match decnet_server::cli::validate(&file, json) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,
