@@ -50,6 +50,12 @@ pub struct ServeConfig {
     /// Seconds after which an unfinished lifecycle row is failed by the watchdog.
     #[arg(long, env = "DECNET_OP_DEADLINE", default_value_t = 600)]
     pub op_deadline: u64,
+    /// Nice value of the server's threads (and of its session when it leads one), -20..19.
+    /// Unset: -10 when the process may (CAP_SYS_NICE), else unchanged; a value given must
+    /// take effect or the server does not start.
+    #[arg(long, env = "DECNET_NICE", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    pub nice: Option<i32>,
 }
 
 impl ServeConfig {
@@ -69,6 +75,7 @@ impl ServeConfig {
             concurrency: 4,
             docker_parallelism: 0,
             op_deadline: 600,
+            nice: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod ingest;
 pub mod lifecycle;
 pub mod mutation;
+pub mod priority;
 pub mod purge;
 pub mod runner;
 pub mod settings;

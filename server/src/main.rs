@@ -45,6 +45,17 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Serve(cfg) = &cli.command {
+        // Before the runtime: its threads inherit the value.
+        match decnet_server::priority::apply_setting(cfg.nice) {
+            Ok((_, decnet_server::priority::Applied::Unchanged)) => {}
+            Ok((nice, how)) => tracing::info!(nice, "CPU priority set ({how:?})"),
+            Err(e) => {
+                eprintln!("decnet: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

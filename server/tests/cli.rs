@@ -66,3 +66,76 @@ fn compose_writes_the_fleet_as_compose_services() {
     assert!(out.contains("network_mode: \"service:decnet-db\""), "{out}");
     assert!(out.contains("- subnet: \"10.5.0.0/24\""), "{out}");
 }
+
+/// `decnet serve` in its own session (as under systemd) with `extra` flags: the nice value of
+/// each of its threads, and its session's autogroup line when the kernel has one.
+fn serve_priorities(extra: &[&str]) -> (Vec<String>, Option<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_decnet"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DECNET_ADMIN_PASSWORD", "cli test initial pass")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("DECNET_NICE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("decnet serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("decnet listening on"), "{line}");
+    let pid = child.id();
+    let mut nices = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        let after = stat.rsplit_once(')').unwrap().1;
+        nices.push(after.split_whitespace().nth(16).unwrap().to_owned());
+    }
+    let autogroup = std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(nices.len() > 2, "the runtime's threads: {nices:?}");
+    (nices, autogroup)
+}
+
+/// `--nice N`: every thread and the session run at N. Unset: -10 where the process may
+/// (root here). Out of range: refused before anything starts.
+#[test]
+fn serve_runs_every_thread_and_its_session_at_its_nice_value() {
+    let (nices, autogroup) = serve_priorities(&["--nice", "7"]);
+    assert!(nices.iter().all(|n| n == "7"), "{nices:?}");
+    if let Some(a) = autogroup {
+        assert!(a.trim_end().ends_with("nice 7"), "{a}");
+    }
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let (nices, autogroup) = serve_priorities(&[]);
+        assert!(nices.iter().all(|n| n == "-10"), "{nices:?}");
+        if let Some(a) = autogroup {
+            assert!(a.trim_end().ends_with("nice -10"), "{a}");
+        }
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_decnet"))
+        .args(["serve", "--nice", "25"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--nice"), "{err}");
+}
