@@ -16,6 +16,29 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `decnet-decoy serve ARGS` with `env`; its stdout lines (the events) arrive on the channel.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -119,25 +142,14 @@ fn bad_usage_exits_two() {
 #[test]
 fn serve_emits_json_lines_and_stops_on_sigterm() {
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "ftp", "--port", &port.to_string()])
-        .env("DECNET_DECKY", "files-01")
-        .env("DECNET_OS", "plan9")
-        .env("DECNET_PERSONA", "{\"banner\":\"FTP ready\"}")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = serve(
+        &["ftp", "--port", &port.to_string()],
+        &[
+            ("DECNET_DECKY", "files-01"),
+            ("DECNET_OS", "plan9"),
+            ("DECNET_PERSONA", "{\"banner\":\"FTP ready\"}"),
+        ],
+    );
 
     let stream = connect(port);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -204,25 +216,14 @@ fn free_udp_port() -> u16 {
 #[test]
 fn udp_services_answer_and_report_without_connect_events() {
     let port = free_udp_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "snmp", "--port", &port.to_string()])
-        .env("DECNET_DECKY", "printer-01")
-        .env("DECNET_HOSTNAME", "lab-printer")
-        .env("DECNET_OS", "embedded")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = serve(
+        &["snmp", "--port", &port.to_string()],
+        &[
+            ("DECNET_DECKY", "printer-01"),
+            ("DECNET_HOSTNAME", "lab-printer"),
+            ("DECNET_OS", "embedded"),
+        ],
+    );
     // nmap's SNMPv1public probe (sysName.0).
     let probe = b"0\x82\0/\x02\x01\0\x04\x06public\xa0\x82\0\x20\x02\x04\x4c\x33\xa7\x56\x02\x01\0\x02\x01\0\x30\x82\0\x10\x30\x82\0\x0c\x06\x08\x2b\x06\x01\x02\x01\x01\x05\0\x05\0";
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();

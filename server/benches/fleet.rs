@@ -15,8 +15,7 @@
 //! Needs dockerd and the musl decoy binary (`make decoy`). `BENCH_REAL_ONLY=1` skips the
 //! 202 part.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +24,9 @@ use async_trait::async_trait;
 use decnet_server::engine::docker::DockerEngine;
 use decnet_server::engine::{DeckyRuntime, Engine, EngineError, Managed, NetSpec, ServiceSpec};
 use serde_json::{json, Value};
+
+#[path = "../tests/support/own_session.rs"]
+mod own_session;
 
 const PASS: &str = "bench initial pass";
 const SETTLED: &str = "bench settled passphrase";
@@ -85,29 +87,21 @@ async fn settle_admin(http: &reqwest::Client, api: &str) -> String {
         let http = http.clone();
         let api = api.to_owned();
         async move {
-            let v: Value = http
-                .post(format!("{api}/auth/login"))
-                .json(&json!({"username": "admin", "password": pw}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = json_of(
+                http.post(format!("{api}/auth/login"))
+                    .json(&json!({"username": "admin", "password": pw})),
+            )
+            .await;
             v["access_token"].as_str().map(str::to_owned)
         }
     };
     let first = login(PASS).await.expect("login");
-    let v: Value = http
-        .post(format!("{api}/auth/change-password"))
-        .bearer_auth(&first)
-        .json(&json!({"old_password": PASS, "new_password": SETTLED}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = json_of(
+        http.post(format!("{api}/auth/change-password"))
+            .bearer_auth(&first)
+            .json(&json!({"old_password": PASS, "new_password": SETTLED})),
+    )
+    .await;
     let t = v["access_token"].as_str().unwrap().to_owned();
     http.put(format!("{api}/config/deployment-limit"))
         .bearer_auth(&t)
@@ -130,18 +124,19 @@ fn ini_named(n: usize, prefix: &str, net: &str, services: &str) -> String {
     s
 }
 
+/// Sends `req` and reads the JSON answer.
+async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 /// Posts a deploy and returns its lifecycle ids.
 async fn post_deploy(http: &reqwest::Client, api: &str, token: &str, body: Value) -> Vec<String> {
-    let v: Value = http
-        .post(format!("{api}/deckies/deploy"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = json_of(
+        http.post(format!("{api}/deckies/deploy"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await;
     v["lifecycle_ids"]
         .as_array()
         .unwrap()
@@ -307,42 +302,19 @@ fn server_time(r: &reqwest::Response) -> Duration {
         .unwrap_or_default()
 }
 
-/// `decnet serve` with `extra` flags, in a session of its own as a service manager starts it
-/// (so a `--nice` reaches the session too); its API base.
+/// `decnet serve` with `extra` flags in a session of its own; its API base.
 fn start_decnet(dir: &std::path::Path, extra: &[&str]) -> (Proc, String) {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_decnet"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("DECNET_ADMIN_PASSWORD", PASS)
-        .env("DECNET_DECOY_BIN", decoy())
-        .env("DECNET_LOG", "warn")
-        .env_remove("DECNET_NICE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe and touches nothing of this process.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("decnet");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.starts_with("decnet listening on "),
-        "decnet did not start: {line:?}"
+    let decoy = decoy();
+    let (child, url) = own_session::serve(
+        dir,
+        extra,
+        &[
+            ("DECNET_ADMIN_PASSWORD", PASS),
+            ("DECNET_DECOY_BIN", decoy.to_str().expect("UTF-8 path")),
+            ("DECNET_LOG", "warn"),
+        ],
     );
-    let api = format!(
-        "{}/api/v1",
-        line.trim().trim_start_matches("decnet listening on ")
-    );
-    (Proc(child), api)
+    (Proc(child), format!("{url}/api/v1"))
 }
 
 async fn bench_real() {
@@ -597,16 +569,12 @@ async fn bare_loop(
 
 async fn rows(http: &reqwest::Client, api: &str, token: &str, ids: &[String]) -> Vec<Value> {
     let q: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
-    let v: Value = http
-        .get(format!("{api}/deckies/lifecycle"))
-        .bearer_auth(token)
-        .query(&q)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = json_of(
+        http.get(format!("{api}/deckies/lifecycle"))
+            .bearer_auth(token)
+            .query(&q),
+    )
+    .await;
     v["rows"].as_array().unwrap().clone()
 }
 

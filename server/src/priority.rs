@@ -32,13 +32,16 @@ pub enum Applied {
 }
 
 /// `--nice` as given: exactly that, or an error. Not given: [`DEFAULT_NICE`] when the
-/// process may, and otherwise the priority it was started with (the reason is returned).
+/// process may, and otherwise the priority it was started with (saying why in the log).
 pub fn apply_setting(nice: Option<i32>) -> Result<(i32, Applied), String> {
     match nice {
         Some(n) => apply(n).map(|a| (n, a)),
         None => Ok(apply(DEFAULT_NICE)
             .map(|a| (DEFAULT_NICE, a))
-            .unwrap_or((0, Applied::Unchanged))),
+            .unwrap_or_else(|e| {
+                tracing::info!("keeping the CPU priority decnet was started with: {e}");
+                (0, Applied::Unchanged)
+            })),
     }
 }
 

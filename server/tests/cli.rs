@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+#[path = "support/own_session.rs"]
+mod own_session;
+
 fn decnet(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_decnet"))
         .args(args)
@@ -70,34 +73,15 @@ fn compose_writes_the_fleet_as_compose_services() {
 /// `decnet serve` in its own session (as under systemd) with `extra` flags: the nice value of
 /// each of its threads, and its session's autogroup line when the kernel has one.
 fn serve_priorities(extra: &[&str]) -> (Vec<String>, Option<String>) {
-    use std::io::{BufRead, BufReader};
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_decnet"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DECNET_ADMIN_PASSWORD", "cli test initial pass")
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .env_remove("DECNET_NICE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("decnet serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("decnet listening on"), "{line}");
+    let (mut child, _) = own_session::serve(
+        dir.path(),
+        extra,
+        &[
+            ("DECNET_ADMIN_PASSWORD", "cli test initial pass"),
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ],
+    );
     let pid = child.id();
     let mut nices = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {

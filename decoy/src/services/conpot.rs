@@ -562,11 +562,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        Config {
-            decky: "plc".into(),
-            hostname: "pump-stn-3".into(),
-            ..Config::default()
-        }
+        testkit::config("plc", "pump-stn-3")
     }
 
     fn frame(trans: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {

@@ -591,15 +591,7 @@ mod tests {
     use serde_json::json;
 
     fn cfg(persona: serde_json::Value) -> Config {
-        let mut c = Config {
-            decky: "ns".into(),
-            hostname: "ns-01".into(),
-            ..Config::default()
-        };
-        if let serde_json::Value::Object(m) = persona {
-            c.persona.0 = m;
-        }
-        c
+        testkit::config_with_persona("ns", "ns-01", persona)
     }
 
     fn query(name: &str, qtype: u16, qclass: u16) -> Vec<u8> {

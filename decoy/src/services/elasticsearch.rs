@@ -270,11 +270,7 @@ mod tests {
     use crate::services::testkit;
 
     fn cfg() -> Config {
-        Config {
-            decky: "es".into(),
-            hostname: "es-node-1".into(),
-            ..Config::default()
-        }
+        testkit::config("es", "es-node-1")
     }
 
     #[tokio::test]

@@ -126,11 +126,7 @@ mod tests {
     use crate::services::testkit;
 
     fn cfg() -> Config {
-        Config {
-            decky: "files".into(),
-            hostname: "files".into(),
-            ..Config::default()
-        }
+        testkit::config("files", "files")
     }
 
     #[tokio::test]

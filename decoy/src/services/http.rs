@@ -450,20 +450,11 @@ fn jenkins_login(failed: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Persona;
     use crate::services::testkit::{self, Client};
     use serde_json::json;
 
     fn cfg(persona: serde_json::Value) -> Config {
-        let mut c = Config {
-            decky: "web-01".into(),
-            hostname: "web-01".into(),
-            ..Config::default()
-        };
-        if let serde_json::Value::Object(m) = persona {
-            c.persona = Persona(m);
-        }
-        c
+        testkit::config_with_persona("web-01", "web-01", persona)
     }
 
     async fn get(c: &mut Client, req: &str) -> String {

@@ -330,11 +330,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        Config {
-            decky: "mail".into(),
-            hostname: "mail".into(),
-            ..Config::default()
-        }
+        testkit::config("mail", "mail")
     }
 
     #[test]

@@ -715,11 +715,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        Config {
-            decky: "dc".into(),
-            hostname: "dc01".into(),
-            ..Config::default()
-        }
+        testkit::config("dc", "dc01")
     }
 
     fn request(id: u64, op: &[u8]) -> Vec<u8> {

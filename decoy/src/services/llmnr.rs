@@ -150,11 +150,7 @@ mod tests {
     use std::time::Duration;
 
     fn cfg() -> Config {
-        Config {
-            decky: "dc".into(),
-            hostname: "DC01".into(),
-            ..Config::default()
-        }
+        testkit::config("dc", "DC01")
     }
 
     fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {

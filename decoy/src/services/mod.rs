@@ -537,17 +537,22 @@ mod tests {
         writer.abort();
         reader.abort();
         while let Ok(ev) = rx.try_recv() {
-            let line = serde_json::to_string(&ev).unwrap();
-            assert!(
-                line.len() < 16 * 1024,
-                "{slug}: oversized event {}",
-                line.len()
-            );
-            for key in [
-                "ts", "seq", "decky", "service", "event", "src_ip", "src_port",
-            ] {
-                assert!(ev.get(key).is_some(), "{slug}: event without {key}");
-            }
+            event_is_bounded(slug, &ev);
+        }
+    }
+
+    /// Every event stays small and carries the fields ingest relies on.
+    fn event_is_bounded(slug: &str, ev: &serde_json::Value) {
+        let line = serde_json::to_string(ev).unwrap();
+        assert!(
+            line.len() < 16 * 1024,
+            "{slug}: oversized event {}",
+            line.len()
+        );
+        for key in [
+            "ts", "seq", "decky", "service", "event", "src_ip", "src_port",
+        ] {
+            assert!(ev.get(key).is_some(), "{slug}: event without {key}");
         }
     }
 
@@ -681,17 +686,7 @@ mod tests {
         rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
     ) {
         while let Ok(ev) = rx.try_recv() {
-            let line = serde_json::to_string(&ev).unwrap();
-            assert!(
-                line.len() < 16 * 1024,
-                "{slug}: oversized event {}",
-                line.len()
-            );
-            for key in [
-                "ts", "seq", "decky", "service", "event", "src_ip", "src_port",
-            ] {
-                assert!(ev.get(key).is_some(), "{slug}: event without {key}");
-            }
+            event_is_bounded(slug, &ev);
             assert_ne!(ev["event"], "connect", "{slug}: no connect events over UDP");
         }
     }

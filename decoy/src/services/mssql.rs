@@ -327,11 +327,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        Config {
-            decky: "sql".into(),
-            hostname: "sql01".into(),
-            ..Config::default()
-        }
+        testkit::config("sql", "sql01")
     }
 
     /// nmap's ms-sql-s probe.

@@ -313,11 +313,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        Config {
-            decky: "db".into(),
-            hostname: "db".into(),
-            ..Config::default()
-        }
+        testkit::config("db", "db")
     }
 
     /// What `mysql -u root -p -D shop` sends (protocol 41, lenenc auth data, attributes).

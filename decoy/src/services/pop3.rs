@@ -221,11 +221,7 @@ mod tests {
     use crate::services::testkit;
 
     fn cfg() -> Config {
-        Config {
-            decky: "mail".into(),
-            hostname: "mail".into(),
-            ..Config::default()
-        }
+        testkit::config("mail", "mail")
     }
 
     #[tokio::test]

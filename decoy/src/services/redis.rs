@@ -403,13 +403,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        let mut c = Config {
-            decky: "db".into(),
-            hostname: "db".into(),
-            ..Config::default()
-        };
-        c.persona.0.insert("version".into(), "6.2.14".into());
-        c
+        testkit::config_with_persona("db", "db", serde_json::json!({"version": "6.2.14"}))
     }
 
     #[test]

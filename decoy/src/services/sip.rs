@@ -465,11 +465,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        Config {
-            decky: "pbx".into(),
-            hostname: "pbx-01".into(),
-            ..Config::default()
-        }
+        testkit::config("pbx", "pbx-01")
     }
 
     const NMAP_OPTIONS: &[u8] = b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/UDP nm;branch=foo;rport\r\nFrom: <sip:nm@nm>;tag=root\r\nTo: <sip:nm2@nm2>\r\nCall-ID: 50000\r\nCSeq: 42 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\nContact: <sip:nm@nm>\r\nAccept: application/sdp\r\n\r\n";

@@ -623,10 +623,8 @@ mod tests {
 
     fn cfg(os: Os) -> Config {
         Config {
-            decky: "fs".into(),
-            hostname: "fs01".into(),
             os,
-            ..Config::default()
+            ..testkit::config("fs", "fs01")
         }
     }
 

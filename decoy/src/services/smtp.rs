@@ -328,11 +328,7 @@ mod tests {
     use serde_json::json;
 
     fn cfg() -> Config {
-        Config {
-            decky: "mail".into(),
-            hostname: "mail.corp.local".into(),
-            ..Config::default()
-        }
+        testkit::config("mail", "mail.corp.local")
     }
 
     #[tokio::test]

@@ -803,15 +803,7 @@ mod tests {
     use std::time::Duration;
 
     fn cfg(persona: serde_json::Value) -> Config {
-        let mut c = Config {
-            decky: "printer".into(),
-            hostname: "lab-printer".into(),
-            ..Config::default()
-        };
-        if let serde_json::Value::Object(m) = persona {
-            c.persona.0 = m;
-        }
-        c
+        testkit::config_with_persona("printer", "lab-printer", persona)
     }
 
     /// A v1/v2c request as net-snmp's tools send it.

@@ -199,13 +199,7 @@ mod tests {
     }
 
     fn cfg() -> Config {
-        let mut c = Config {
-            decky: "jump".into(),
-            hostname: "jump".into(),
-            ..Config::default()
-        };
-        c.persona.0.insert("banner".into(), "OpenSSH_7.4".into());
-        c
+        testkit::config_with_persona("jump", "jump", serde_json::json!({"banner": "OpenSSH_7.4"}))
     }
 
     #[test]

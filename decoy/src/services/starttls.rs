@@ -38,28 +38,17 @@ pub async fn upgrade(conn: Conn, acceptor: &TlsAcceptor) -> io::Result<Conn> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpStream;
     use tokio_rustls::client::TlsStream;
 
     use crate::config::Config;
     use crate::services::sasl::b64encode;
-    use crate::services::testkit::{self, AnyCert};
+    use crate::services::testkit;
 
     /// A TLS client over an already open connection (after the STARTTLS exchange).
     async fn tls_over(tcp: TcpStream) -> BufReader<TlsStream<TcpStream>> {
-        let provider = Arc::new(rustls_graviola::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = rustls::pki_types::ServerName::try_from("mail").unwrap();
-        BufReader::new(connector.connect(name, tcp).await.expect("TLS handshake"))
+        BufReader::new(testkit::tls_over(tcp, "mail").await)
     }
 
     async fn line(r: &mut BufReader<TlsStream<TcpStream>>) -> String {
@@ -79,11 +68,7 @@ mod tests {
     }
 
     fn cfg() -> Config {
-        Config {
-            decky: "mail".into(),
-            hostname: "mail".into(),
-            ..Config::default()
-        }
+        testkit::config("mail", "mail")
     }
 
     #[tokio::test]

@@ -368,10 +368,8 @@ mod tests {
 
     fn cfg() -> Config {
         Config {
-            decky: "cam-01".into(),
-            hostname: "cam-01".into(),
             os: Os::Embedded,
-            ..Config::default()
+            ..testkit::config("cam-01", "cam-01")
         }
     }
 

@@ -23,6 +23,24 @@ pub fn test_limits() -> Limits {
     }
 }
 
+/// A decky's config as the tests need it: its name and hostname, default persona.
+pub fn config(decky: &str, hostname: &str) -> Config {
+    Config {
+        decky: decky.into(),
+        hostname: hostname.into(),
+        ..Config::default()
+    }
+}
+
+/// As [`config`], with the persona's keys from a JSON object.
+pub fn config_with_persona(decky: &str, hostname: &str, persona: Value) -> Config {
+    let mut c = config(decky, hostname);
+    if let Value::Object(m) = persona {
+        c.persona.0 = m;
+    }
+    c
+}
+
 pub struct TestService {
     pub addrs: Vec<SocketAddr>,
     events: Events,
@@ -89,20 +107,8 @@ impl TestService {
         port_index: usize,
         cn: &str,
     ) -> (tokio_rustls::client::TlsStream<TcpStream>, bool) {
-        let provider = Arc::new(rustls_graviola::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = TcpStream::connect(self.addrs[port_index]).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from(cn.to_owned()).unwrap();
-        let tls = tokio::time::timeout(WAIT, connector.connect(name, tcp))
-            .await
-            .expect("TLS handshake in time")
-            .expect("TLS handshake");
+        let tls = tls_over(tcp, cn).await;
         let certs = tls.get_ref().1.peer_certificates().unwrap_or_default();
         let named = certs
             .first()

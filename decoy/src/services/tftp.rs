@@ -456,11 +456,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> Config {
-        Config {
-            decky: "boot".into(),
-            hostname: "core-sw1".into(),
-            ..Config::default()
-        }
+        testkit::config("boot", "core-sw1")
     }
 
     fn rrq(op: u16, name: &str, mode: &str) -> Vec<u8> {
