@@ -16,7 +16,7 @@ use decnet_common::name::{DeckyName, ServiceSlug};
 use sea_orm::sea_query::{Condition, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
 use crate::entities::{attacker, bounty, credential, log};
@@ -539,7 +539,7 @@ impl CapturedService {
     /// and returns what each table lost. Fleet, lifecycle rows, users, settings and the
     /// ingest cursors stay: what was purged is not ingested again.
     pub async fn purge_all(&self) -> Result<CapturedCounts, DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let deleted = CapturedCounts {
             logs: log::Entity::delete_many().exec(&txn).await?.rows_affected,
             bounties: bounty::Entity::delete_many()

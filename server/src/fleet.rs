@@ -14,7 +14,7 @@ use decnet_common::interval::MutateInterval;
 use decnet_common::name::DeckyName;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, Statement, TransactionTrait,
+    QueryOrder, Set, Statement,
 };
 use tokio::sync::Mutex;
 
@@ -70,7 +70,7 @@ impl FleetService {
         }
         let spec = ini::parse(ini_text).map_err(|e| ini_error(&e))?;
         let _plan = self.plan_lock.lock().await;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let current = decky::Entity::find().all(&txn).await?;
         let plans = plan_against(&txn, &spec, &current, replace_fleet).await?;
 
@@ -274,7 +274,7 @@ impl FleetService {
     pub async fn teardown(&self, name: &str) -> ApiResult<AcceptedResponse> {
         let name = DeckyName::parse(name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
         let _plan = self.plan_lock.lock().await;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let d = decky::Entity::find_by_id(name.as_str().to_owned())
             .one(&txn)
             .await?

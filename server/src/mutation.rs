@@ -16,7 +16,7 @@ use decnet_common::interval::MutateInterval;
 use decnet_common::name::{DeckyName, ServiceSlug};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use tokio::sync::Notify;
 
@@ -93,7 +93,7 @@ impl Mutator {
             ApiError::not_found(format!("No services available to mutate {name}"))
         })?;
         let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let row = new_row(
             name.as_str(),
             self.runner.host_uuid(),

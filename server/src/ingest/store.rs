@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 use decnet_common::dto::{BountyKind, CaptureBatchEvent, CaptureEventKind};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Value,
 };
 use serde_json::{Map, Value as Json};
 
@@ -200,7 +199,7 @@ pub async fn store_batch(
         return Ok(stored);
     }
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
 
     // 1. The log rows; RETURNING names the ones that were new.
     let mut new_ids: HashMap<(Arc<str>, LineKey), i64> = HashMap::with_capacity(entries.len());

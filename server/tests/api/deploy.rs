@@ -512,6 +512,74 @@ async fn teardown_is_202_removes_the_decky_and_knows_its_errors() {
     assert!(svc < base, "services must go before the base: {calls:?}");
 }
 
+/// Teardowns and additive deploys sent together while the runner writes transitions: each
+/// write transaction waits its turn (SQLite: `BEGIN IMMEDIATE`) instead of failing with
+/// "database is locked".
+#[tokio::test]
+async fn teardowns_and_deploys_sent_at_once_while_the_runner_writes_all_get_their_202() {
+    let (app, _engine, admin) = app_with_fake().await;
+    let r = app
+        .put(
+            "/config/deployment-limit",
+            Some(&admin),
+            json!({"deployment_limit": 100}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut ini = String::from("[general]\nnet=10.78.0.0/24\ngw=10.78.0.1\n");
+    for i in 0..16 {
+        ini.push_str(&format!("[old{i}]\nservices=http,ftp\n"));
+    }
+    let ids = app.deploy_ok(&admin, &ini, false).await;
+    app.wait_terminal(&admin, &ids, Duration::from_secs(20))
+        .await;
+    let deletes = (0..16).map(|i| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            app.delete(&format!("/deckies/old{i}"), Some(admin))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    let deploys = (0..8).map(|i| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let ini =
+                format!("[general]\nnet=10.78.0.0/24\ngw=10.78.0.1\n[new{i}]\nservices=http\n");
+            app.deploy(admin, &ini, false).await
+        }
+    });
+    let (deleted, deployed) = tokio::join!(
+        futures_util::future::join_all(deletes),
+        futures_util::future::join_all(deploys)
+    );
+    let mut ids = Vec::new();
+    for r in deleted.into_iter().chain(deployed) {
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        for id in body["lifecycle_ids"].as_array().unwrap() {
+            ids.push(id.as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(ids.len(), 24);
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(20))
+        .await;
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");
+    let mut names: Vec<String> = app
+        .deckies(&admin)
+        .await
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, (0..8).map(|i| format!("new{i}")).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn the_watchdog_fails_a_row_stuck_past_its_deadline() {
     let engine = Arc::new(FakeEngine::default());
