@@ -7,8 +7,8 @@
 //!   per CPU, as decnet does, and at 8, the fastest bare loop here), in alternating order;
 //! - `GET /deckies/lifecycle` with the 50 ids of a deploy, 8 clients, during that deploy and
 //!   at rest: saturating (as fast as they can, for the deploy's first 10 s: requests/s) and
-//!   paced (20 requests/s each, like 160 open consoles polling once a second; latency counted
-//!   from each request's slot: the p99 ratio), with how long each deploy took under its
+//!   paced (20 requests/s each, spread over the period, like 160 open consoles polling once a
+//!   second; latency counted from each request's slot: the p99 ratio), with how long each deploy took under its
 //!   load; with the defaults, then with `--nice 0`. The clients run real-time when allowed
 //!   (see [`load_generator_realtime`]);
 //! - RSS of the `decnet` process idle, with 51 and 101 deckies, and its peak.
@@ -70,6 +70,12 @@ impl Engine for NoopEngine {
     }
     async fn restart_services(&self, _: &str) -> Result<(), EngineError> {
         Ok(())
+    }
+    async fn remove_network(&self, _: &str) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+    async fn managed_networks(&self) -> Result<Vec<String>, EngineError> {
+        Ok(vec![])
     }
 }
 
@@ -253,14 +259,16 @@ async fn lifecycle_load(
     let start = Instant::now();
     let stop = start + Duration::from_secs_f64(max_secs);
     let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
+    for client in 0..CLIENTS {
         let http = http.clone();
         let url = url.clone();
         let token = token.to_owned();
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut inside) = (Vec::new(), Vec::new());
-            let mut next = Instant::now();
+            // Consoles are not in step with each other: paced clients spread over the period.
+            let mut next =
+                start + pace.map_or(Duration::ZERO, |p| p * client as u32 / CLIENTS as u32);
             while Instant::now() < stop && !done.load(Ordering::Relaxed) {
                 // Paced: each request has its slot, and its latency counts from that slot, so
                 // a stall also charges the requests it delayed (no coordinated omission).
@@ -580,8 +588,8 @@ async fn lifecycle_rounds(
         tear_down(http, api, token, &ids3).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let rest = Arc::new(AtomicBool::new(false));
-        let idle = lifecycle_load(http, api, token, &ids2, rest.clone(), 5.0, None).await;
-        let idle_paced = lifecycle_load(http, api, token, &ids3, rest, 5.0, Some(PACE)).await;
+        let idle = lifecycle_load(http, api, token, &ids2, rest.clone(), IDLE_SECS, None).await;
+        let idle_paced = lifecycle_load(http, api, token, &ids3, rest, IDLE_SECS, Some(PACE)).await;
         println!(
             "round {} ({} failed rows; deploys took {t2:.1} s under saturating pollers, {t3:.1} s under paced ones):",
             r + 1,
@@ -641,6 +649,10 @@ async fn lifecycle_rounds(
 
 /// Pollers of the lifecycle endpoint.
 const CLIENTS: usize = 8;
+
+/// How long the loads run at rest: long enough that the idle p99 is not a handful of samples
+/// (10 s paced is 1,600 requests).
+const IDLE_SECS: f64 = 10.0;
 
 /// Paced clients: 20 requests/s each, 160 in all: the console polls once a second, so as
 /// many open consoles as that.
@@ -759,21 +771,25 @@ fn cleanup(host: &str) {
     }
 }
 
+/// Removes a host's containers: services first, then bases (removing a base under its
+/// services can leave Docker counting a dead endpoint on the network).
 fn remove_containers(host: &str) {
     let label = format!("label=io.decnet.host={host}");
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &label])
-        .output()
-        .unwrap();
-    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    if !ids.is_empty() {
-        let _ = Command::new("docker")
-            .args(["rm", "-f"])
-            .args(&ids)
-            .output();
+    for role in ["label=io.decnet.role=service", "label=io.decnet.role=base"] {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label, "--filter", role])
+            .output()
+            .unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
     }
 }
 

@@ -17,11 +17,13 @@ use decnet_common::dto::{LifecycleStatus, Operation, Stage};
 use decnet_common::ini::CustomService;
 use decnet_common::name::ServiceSlug;
 use decnet_common::persona::ServiceConfig;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use tokio::sync::Semaphore;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use tokio::sync::{RwLock, Semaphore};
 
 use crate::bus::Bus;
-use crate::engine::{CustomImage, DeckyRuntime, Engine, EngineError, NetSpec, ServiceSpec};
+use crate::engine::{
+    network_name, CustomImage, DeckyRuntime, Engine, EngineError, NetSpec, ServiceSpec,
+};
 use crate::entities::{decky, lifecycle};
 use crate::lifecycle::{open_rows, transition};
 
@@ -72,6 +74,9 @@ struct Inner {
     docker_gate: Semaphore,
     /// Per decky: row ids waiting. An entry exists exactly while a drainer task runs.
     queues: Mutex<HashMap<String, VecDeque<String>>>,
+    /// Per managed network: deploys hold it shared from `ensure_network` until their base is
+    /// attached; removing the network holds it exclusively.
+    net_locks: Mutex<HashMap<String, Arc<RwLock<()>>>>,
 }
 
 /// Why an operation stopped.
@@ -113,6 +118,7 @@ impl Runner {
                 permits,
                 docker_gate,
                 queues: Mutex::new(HashMap::new()),
+                net_locks: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -225,6 +231,16 @@ impl Runner {
                 .remove_decky(d)
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        // Then this server's networks that no decky of the fleet is on.
+        let networks = self
+            .inner
+            .engine
+            .managed_networks()
+            .await
+            .map_err(|e| e.to_string())?;
+        for name in networks {
+            self.inner.release_network(&name).await;
         }
         Ok(orphans.len())
     }
@@ -413,6 +429,9 @@ impl Inner {
         let rt = runtime(&d).map_err(OpError::Failed)?;
         self.stage(row, Stage::Image).await?;
         let image = self.step("decoy image", self.engine.ensure_image()).await?;
+        // Until the base is attached, nothing may remove the network under it.
+        let net_lock = self.net_lock(&rt.net.name());
+        let net_in_use = net_lock.read().await;
         self.stage(row, Stage::Network).await?;
         let net = self
             .step("network", self.engine.ensure_network(&rt.net))
@@ -424,6 +443,7 @@ impl Inner {
         let base = self
             .step("base container", self.engine.start_base(&rt, &image, &net))
             .await?;
+        drop(net_in_use);
         self.stage(row, Stage::Services).await?;
         for s in &rt.services {
             self.step(
@@ -469,6 +489,10 @@ impl Inner {
     }
 
     async fn teardown(&self, row: &lifecycle::Model) -> Result<(), OpError> {
+        let network = self
+            .desired(&row.decky_name)
+            .await?
+            .map(|d| network_name(&d.driver, &d.subnet));
         self.stage(row, Stage::Services).await?;
         self.step(
             "remove services",
@@ -484,7 +508,54 @@ impl Inner {
             .filter(decky::Column::Desired.eq(decky::ABSENT))
             .exec(&self.db)
             .await?;
+        // The last decky off a network takes it along: no stale bridge, and no pool left to
+        // overlap a later fleet's subnet.
+        if let Some(name) = network {
+            self.release_network(&name).await;
+        }
         Ok(())
+    }
+
+    fn net_lock(&self, name: &str) -> Arc<RwLock<()>> {
+        self.net_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Removes managed network `name` when no decky of the fleet (wanted, or still on its way
+    /// out) is on it. A failure is logged, never charged to the teardown that asked: the
+    /// decky itself is gone.
+    async fn release_network(&self, name: &str) {
+        let lock = self.net_lock(name);
+        let _alone = lock.write().await;
+        let on_it = match decky::Entity::find()
+            .select_only()
+            .column(decky::Column::Driver)
+            .column(decky::Column::Subnet)
+            .into_tuple::<(String, String)>()
+            .all(&self.db)
+            .await
+        {
+            Ok(nets) => nets.iter().any(|(d, s)| network_name(d, s) == name),
+            Err(e) => {
+                tracing::warn!(network = %name, "not removed: database: {e}");
+                return;
+            }
+        };
+        if on_it {
+            return;
+        }
+        match self
+            .step("remove network", self.engine.remove_network(name))
+            .await
+        {
+            Ok(true) => tracing::info!(network = %name, "removed: no decky is on it"),
+            Ok(false) | Err(OpError::Closed) => {}
+            Err(OpError::Failed(why)) => tracing::warn!(network = %name, "not removed: {why}"),
+        }
     }
 }
 

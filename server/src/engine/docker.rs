@@ -173,6 +173,35 @@ impl DockerEngine {
         }
     }
 
+    /// This server's managed networks, `name` only when given: (name, id).
+    async fn own_networks(
+        &self,
+        docker: &Docker,
+        name: Option<&str>,
+    ) -> Result<Vec<(String, String)>, bollard::errors::Error> {
+        let mut filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_MANAGED}=true"),
+                format!("{LABEL_HOST}={}", self.host),
+            ],
+        )]);
+        if let Some(n) = name {
+            filters.insert("name".to_string(), vec![n.to_owned()]);
+        }
+        let opts = ListNetworksOptions {
+            filters: Some(filters),
+        };
+        Ok(docker
+            .list_networks(Some(opts))
+            .await?
+            .into_iter()
+            .filter_map(|n| Some((n.name?, n.id?)))
+            // The name filter matches substrings.
+            .filter(|(n, _)| name.is_none_or(|want| want == n))
+            .collect())
+    }
+
     async fn create_and_start(
         &self,
         name: &str,
@@ -534,6 +563,59 @@ impl Engine for DockerEngine {
 
     async fn list_managed(&self) -> Result<Vec<Managed>, EngineError> {
         self.containers_of(None).await
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool, EngineError> {
+        let docker = self.docker().await?;
+        // Held throughout: no deploy through this engine is handed the id being removed.
+        let mut known = self.setup.lock().await;
+        known.networks.remove(name);
+        let found = match self.own_networks(&docker, Some(name)).await {
+            Ok(found) => found,
+            Err(e) => {
+                drop(known);
+                return Err(self.err("listing networks", e).await);
+            }
+        };
+        let Some((_, id)) = found.into_iter().next() else {
+            return Ok(false);
+        };
+        let attached = match docker.inspect_network(&id, None).await {
+            Ok(n) => n.containers.is_some_and(|c| !c.is_empty()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(false),
+            Err(e) => {
+                drop(known);
+                return Err(self.err(&format!("inspecting network {name}"), e).await);
+            }
+        };
+        if attached {
+            return Ok(false);
+        }
+        match docker.remove_network(&id).await {
+            Ok(()) => Ok(true),
+            // Gone meanwhile, or Docker still counts an endpoint on it: leave it.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 403 | 404 | 409,
+                message,
+            }) => {
+                tracing::debug!(network = %name, "not removed: {message}");
+                Ok(false)
+            }
+            Err(e) => {
+                drop(known);
+                Err(self.err(&format!("removing network {name}"), e).await)
+            }
+        }
+    }
+
+    async fn managed_networks(&self) -> Result<Vec<String>, EngineError> {
+        let docker = self.docker().await?;
+        match self.own_networks(&docker, None).await {
+            Ok(list) => Ok(list.into_iter().map(|(name, _)| name).collect()),
+            Err(e) => Err(self.err("listing networks", e).await),
+        }
     }
 
     async fn restart_services(&self, decky: &str) -> Result<(), EngineError> {

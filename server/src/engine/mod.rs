@@ -41,12 +41,13 @@ pub struct NetSpec {
 impl NetSpec {
     /// One managed network per subnet and driver.
     pub fn name(&self) -> String {
-        format!(
-            "decnet-{}-{}",
-            self.driver,
-            self.subnet.replace(['/', '.'], "_")
-        )
+        network_name(&self.driver, &self.subnet)
     }
+}
+
+/// The managed network's name for a driver and subnet.
+pub fn network_name(driver: &str, subnet: &str) -> String {
+    format!("decnet-{driver}-{}", subnet.replace(['/', '.'], "_"))
 }
 
 /// A bring-your-own service: an image already on the engine.
@@ -134,4 +135,9 @@ pub trait Engine: Send + Sync + 'static {
     async fn list_managed(&self) -> Result<Vec<Managed>, EngineError>;
     /// Restarts the decky's service containers (after its base restarted).
     async fn restart_services(&self, decky: &str) -> Result<(), EngineError>;
+    /// Removes this server's managed network `name` unless a container is still attached;
+    /// true when it was removed. One that is absent, in use or not ours is left (false).
+    async fn remove_network(&self, name: &str) -> Result<bool, EngineError>;
+    /// The names of this server's managed networks.
+    async fn managed_networks(&self) -> Result<Vec<String>, EngineError>;
 }

@@ -580,6 +580,98 @@ async fn teardowns_and_deploys_sent_at_once_while_the_runner_writes_all_get_thei
     assert_eq!(names, (0..8).map(|i| format!("new{i}")).collect::<Vec<_>>());
 }
 
+/// The last decky off a network takes it along; a decky still on it keeps it; the next
+/// deploy on that subnet creates it again.
+#[tokio::test]
+async fn the_last_decky_off_a_network_removes_the_network() {
+    let (app, engine, admin) = app_with_fake().await;
+    let ids = app.deploy_ok(&admin, THREE, false).await;
+    app.wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    let net = "decnet-bridge-10_77_0_0_24".to_string();
+    let networks = || engine.networks.lock().unwrap().clone();
+    assert_eq!(networks(), [net.clone()].into());
+    let tear_down = |name: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let r = app
+                .delete(&format!("/deckies/{name}"), Some(admin))
+                .send()
+                .await
+                .unwrap();
+            let ids: Vec<String> = r.json::<Value>().await.unwrap()["lifecycle_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().into())
+                .collect();
+            let rows = app
+                .wait_terminal(admin, &ids, Duration::from_secs(10))
+                .await;
+            assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+        }
+    };
+    tear_down("web").await;
+    tear_down("db").await;
+    assert_eq!(networks(), [net.clone()].into(), "mail is still on it");
+    tear_down("mail").await;
+    assert!(networks().is_empty());
+    let ids = app
+        .deploy_ok(
+            &admin,
+            "[general]\nnet=10.77.0.0/24\ngw=10.77.0.1\n[again]\nservices=http\n",
+            false,
+        )
+        .await;
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+    assert_eq!(networks(), [net].into());
+}
+
+/// A deploy onto a network whose last decky is being torn down: the network is not removed
+/// between the deploy's `ensure_network` and its base attaching. The fake removes slowly and
+/// starts bases slowly, so without the runner's per-network lock the removal lands in that gap.
+#[tokio::test]
+async fn a_network_is_never_removed_from_under_a_deploy() {
+    let (app, engine, admin) = app_with_fake().await;
+    let net = "[general]\nnet=10.79.0.0/24\ngw=10.79.0.1\n";
+    let name = "decnet-bridge-10_79_0_0_24".to_string();
+    let ids = app
+        .deploy_ok(&admin, &format!("{net}[last]\nservices=http\n"), false)
+        .await;
+    app.wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    *engine.network_removal_delay.lock().unwrap() = Some(Duration::from_millis(400));
+    *engine.base_delay.lock().unwrap() = Some(Duration::from_millis(800));
+    let r = app
+        .delete("/deckies/last", Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    let mut ids = vec![r.json::<Value>().await.unwrap()["lifecycle_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned()];
+    // Once the removal is under way, deploy onto the same network.
+    let removing = format!("remove-network {name}");
+    let t = Instant::now();
+    while !engine.calls().contains(&removing) {
+        assert!(t.elapsed() < Duration::from_secs(10), "no removal started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ids.extend(
+        app.deploy_ok(&admin, &format!("{net}[next]\nservices=http\n"), false)
+            .await,
+    );
+    let rows = app
+        .wait_terminal(&admin, &ids, Duration::from_secs(10))
+        .await;
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");
+    assert_eq!(engine.networks.lock().unwrap().clone(), [name].into());
+}
+
 #[tokio::test]
 async fn the_watchdog_fails_a_row_stuck_past_its_deadline() {
     let engine = Arc::new(FakeEngine::default());

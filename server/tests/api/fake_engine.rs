@@ -1,7 +1,7 @@
 //! A Docker double for the runner's state machine: records every call, fails or hangs on
 //! request, and keeps a tiny model of running containers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,6 +20,11 @@ pub struct FakeEngine {
     pub unreachable: Mutex<bool>,
     /// Base starts in progress now, and the most seen at once.
     pub bases_in_flight: Mutex<(usize, usize)>,
+    /// When set, every network removal takes this long (after it is recorded).
+    pub network_removal_delay: Mutex<Option<Duration>>,
+    /// Managed networks (the model), and the network each decky's base is on.
+    pub networks: Mutex<BTreeSet<String>>,
+    pub attached: Mutex<BTreeMap<String, String>>,
 }
 
 impl FakeEngine {
@@ -48,14 +53,15 @@ impl Engine for FakeEngine {
 
     async fn ensure_network(&self, net: &NetSpec) -> Result<String, EngineError> {
         self.record(format!("network {}", net.subnet))?;
-        Ok("net-id".into())
+        self.networks.lock().unwrap().insert(net.name());
+        Ok(net.name())
     }
 
     async fn start_base(
         &self,
         d: &DeckyRuntime,
         _image: &str,
-        _net: &str,
+        net: &str,
     ) -> Result<String, EngineError> {
         self.record(format!("base {} {}", d.name, d.ip))?;
         let delay = *self.base_delay.lock().unwrap();
@@ -74,7 +80,14 @@ impl Engine for FakeEngine {
                 d.name
             )));
         }
+        if !self.networks.lock().unwrap().contains(net) {
+            return Err(EngineError::Failed(format!("network {net} not found")));
+        }
         self.running.lock().unwrap().insert(d.name.clone());
+        self.attached
+            .lock()
+            .unwrap()
+            .insert(d.name.clone(), net.to_owned());
         Ok(format!("base-{}", d.name))
     }
 
@@ -96,6 +109,7 @@ impl Engine for FakeEngine {
     async fn remove_decky(&self, decky: &str) -> Result<(), EngineError> {
         self.record(format!("remove {decky}"))?;
         self.running.lock().unwrap().remove(decky);
+        self.attached.lock().unwrap().remove(decky);
         Ok(())
     }
 
@@ -121,5 +135,21 @@ impl Engine for FakeEngine {
 
     async fn restart_services(&self, decky: &str) -> Result<(), EngineError> {
         self.record(format!("restart-services {decky}"))
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool, EngineError> {
+        self.record(format!("remove-network {name}"))?;
+        let delay = *self.network_removal_delay.lock().unwrap();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        if self.attached.lock().unwrap().values().any(|n| n == name) {
+            return Ok(false);
+        }
+        Ok(self.networks.lock().unwrap().remove(name))
+    }
+
+    async fn managed_networks(&self) -> Result<Vec<String>, EngineError> {
+        Ok(self.networks.lock().unwrap().iter().cloned().collect())
     }
 }

@@ -3,7 +3,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::support::{containers_of, docker, netns_sysctl, spawn_real, Cleanup, SETTLE};
+use crate::support::{
+    containers_of, docker, netns_sysctl, networks_of, spawn_real, Cleanup, SETTLE,
+};
 
 const INI: &str = "[general]\nnet=10.231.1.0/24\ngw=10.231.1.1\n\n\
 [rt-web]\nservices=http\nnmap_os=windows\n\n\
@@ -210,6 +212,59 @@ async fn three_deckies_come_up_hardened_with_their_identity_and_answer_on_their_
         let ids = crate::support::ids_of(&r.json().await.unwrap());
         app.wait_terminal(&admin, &ids, SETTLE).await;
     }
+    assert!(containers_of(&docker, &host).await.is_empty());
+}
+
+/// The last decky off a network takes the network along, so a later fleet may use an
+/// overlapping subnet (Docker refuses overlapping pools); one still on it keeps it.
+#[tokio::test]
+async fn the_last_decky_off_a_network_takes_it_along_and_frees_its_subnet() {
+    let app = spawn_real(None).await;
+    let admin = app.admin_token().await;
+    let docker = docker().await;
+    let ini = "[general]\nnet=10.235.1.0/24\ngw=10.235.1.1\n[nw-a]\nservices=http\n[nw-b]\nservices=http\n";
+    let ids = app.deploy_ok(&admin, ini, false).await;
+    let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
+    let host = rows[0]["host_uuid"].as_str().unwrap().to_owned();
+    let _cleanup = Cleanup(host.clone());
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");
+    assert_eq!(
+        networks_of(&docker, &host).await,
+        ["decnet-bridge-10_235_1_0_24"]
+    );
+    let tear_down = |name: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let r = app
+                .delete(&format!("/deckies/{name}"), Some(admin))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            let ids = crate::support::ids_of(&r.json().await.unwrap());
+            let rows = app.wait_terminal(admin, &ids, SETTLE).await;
+            assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+        }
+    };
+    tear_down("nw-a").await;
+    assert_eq!(
+        networks_of(&docker, &host).await,
+        ["decnet-bridge-10_235_1_0_24"],
+        "nw-b is still on it"
+    );
+    tear_down("nw-b").await;
+    assert!(networks_of(&docker, &host).await.is_empty());
+
+    let ini = "[general]\nnet=10.235.0.0/16\ngw=10.235.0.1\n[nw-c]\nservices=http\n";
+    let ids = app.deploy_ok(&admin, ini, false).await;
+    let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
+    assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+    assert_eq!(
+        networks_of(&docker, &host).await,
+        ["decnet-bridge-10_235_0_0_16"]
+    );
+    tear_down("nw-c").await;
+    assert!(networks_of(&docker, &host).await.is_empty());
     assert!(containers_of(&docker, &host).await.is_empty());
 }
 

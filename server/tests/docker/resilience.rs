@@ -136,6 +136,9 @@ async fn sigkill_mid_deploy_then_restart_converges_with_no_orphans() {
     // A leftover container of a decky nobody wants: the restart must remove it.
     let docker = docker().await;
     plant_orphan(&docker, &host).await;
+    // And a network of ours that no decky is on: the restart removes it too.
+    let stale = "decnet-bridge-10_231_9_0_24";
+    plant_orphan_network(&docker, &host, stale).await;
 
     let (_proc2, api) = start_decnet(data.path());
     let t = Instant::now();
@@ -175,7 +178,32 @@ async fn sigkill_mid_deploy_then_restart_converges_with_no_orphans() {
         expected.push(format!("decnet-rk-0{i}-http"));
     }
     assert_eq!(names, expected);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let nets = loop {
+        let nets = crate::support::networks_of(&docker, &host).await;
+        if !nets.iter().any(|n| n == stale) || Instant::now() > deadline {
+            break nets;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(nets, ["decnet-bridge-10_231_2_0_24"]);
     cleanup_host(&host);
+}
+
+async fn plant_orphan_network(docker: &bollard::Docker, host: &str, name: &str) {
+    use bollard::models::NetworkCreateRequest;
+    use std::collections::HashMap;
+    let req = NetworkCreateRequest {
+        name: name.to_owned(),
+        driver: Some("bridge".into()),
+        internal: Some(true),
+        labels: Some(HashMap::from([
+            ("io.decnet.managed".to_string(), "true".to_string()),
+            ("io.decnet.host".to_string(), host.to_string()),
+        ])),
+        ..Default::default()
+    };
+    docker.create_network(req).await.unwrap();
 }
 
 async fn plant_orphan(docker: &bollard::Docker, host: &str) {

@@ -57,10 +57,15 @@ pub fn cleanup_host(host: &str) {
         return;
     }
     let label = format!("label=io.decnet.host={host}");
-    if let Ok(out) = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &label])
-        .output()
-    {
+    // Services first, then bases: removing a base under its services can leave Docker
+    // counting a dead endpoint on the network.
+    for role in ["label=io.decnet.role=service", "label=io.decnet.role=base"] {
+        let Ok(out) = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label, "--filter", role])
+            .output()
+        else {
+            continue;
+        };
         let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .map(str::to_owned)
@@ -111,6 +116,27 @@ pub async fn containers_of(docker: &Docker, host: &str) -> Vec<(String, String, 
             let running = c.state.map(|s| s.to_string() == "running").unwrap_or(false);
             (name, c.id.unwrap_or_default(), running)
         })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Names of the networks a host (by uuid) owns, sorted.
+pub async fn networks_of(docker: &Docker, host: &str) -> Vec<String> {
+    use bollard::query_parameters::ListNetworksOptions;
+    use std::collections::HashMap;
+    let opts = ListNetworksOptions {
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("io.decnet.host={host}")],
+        )])),
+    };
+    let mut v: Vec<String> = docker
+        .list_networks(Some(opts))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|n| n.name)
         .collect();
     v.sort();
     v
