@@ -18,7 +18,7 @@
 //! `BENCH_REAL_ONLY=1` skips the 202 part; `BENCH_DECNET_ARGS` adds `decnet serve` flags to
 //! the default run.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,9 @@ use decnet_server::engine::docker::DockerEngine;
 use decnet_server::engine::{DeckyRuntime, Engine, EngineError, Managed, NetSpec, ServiceSpec};
 use serde_json::{json, Value};
 
+#[path = "../tests/support/engine_cleanup.rs"]
+#[allow(dead_code)]
+mod engine_cleanup;
 #[path = "../tests/support/own_session.rs"]
 mod own_session;
 
@@ -471,7 +474,7 @@ async fn bench_real() {
         bare_by_conc[0].push(bare[0].as_secs_f64());
         bare_by_conc[1].push(bare[1].as_secs_f64());
     }
-    cleanup("bench-bare");
+    engine_cleanup::remove_host("bench-bare");
     println!("through the API:             {}", spread(&walls, secs));
     println!(
         "bare, {cpus} in flight:            {}",
@@ -488,7 +491,7 @@ async fn bench_real() {
     lifecycle_rounds(&http, &api, &token, 4, Some(pid)).await;
     println!("peak RSS (VmHWM): {} MB", hwm_kb(pid) / 1024);
     drop(proc);
-    cleanup(&host);
+    engine_cleanup::remove_host(&host);
 
     bench_nice().await;
 }
@@ -504,7 +507,7 @@ async fn bare_pair(
     let mut out = [Duration::ZERO; 2];
     for (i, conc) in concs.into_iter().enumerate() {
         out[i] = bare_loop(engine, image, net_id, net, conc).await;
-        remove_containers("bench-bare");
+        engine_cleanup::remove_containers("bench-bare");
     }
     out
 }
@@ -549,7 +552,7 @@ async fn bench_nice() {
         .unwrap()
         .to_owned();
     drop(proc);
-    cleanup(&host);
+    engine_cleanup::remove_host(&host);
 }
 
 /// `GET /deckies/lifecycle` with a deploy's 50 ids, [`rounds`] times: 8 saturating clients
@@ -756,40 +759,6 @@ async fn wait_all(http: &reqwest::Client, api: &str, token: &str, ids: &[String]
             return rs.iter().filter(|r| r["status"] == "failed").count();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn cleanup(host: &str) {
-    remove_containers(host);
-    let label = format!("label=io.decnet.host={host}");
-    let out = Command::new("docker")
-        .args(["network", "ls", "-q", "--filter", &label])
-        .output()
-        .unwrap();
-    for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        let _ = Command::new("docker").args(["network", "rm", id]).output();
-    }
-}
-
-/// Removes a host's containers: services first, then bases (removing a base under its
-/// services can leave Docker counting a dead endpoint on the network).
-fn remove_containers(host: &str) {
-    let label = format!("label=io.decnet.host={host}");
-    for role in ["label=io.decnet.role=service", "label=io.decnet.role=base"] {
-        let out = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label, "--filter", role])
-            .output()
-            .unwrap();
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output();
-        }
     }
 }
 

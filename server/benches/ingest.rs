@@ -19,6 +19,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "../tests/support/engine_cleanup.rs"]
+#[allow(dead_code)]
+mod engine_cleanup;
+
 const SERVICES: [&str; 8] = [
     "ssh", "http", "ftp", "redis", "smtp", "mysql", "telnet", "imap",
 ];
@@ -472,30 +476,7 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let label = format!("label=io.decnet.host={}", self.0);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-        {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f"])
-                    .args(&ids)
-                    .output();
-            }
-        }
-        if let Ok(out) = Command::new("docker")
-            .args(["network", "ls", "-q", "--filter", &label])
-            .output()
-        {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("docker").args(["network", "rm", id]).output();
-            }
-        }
+        engine_cleanup::remove_host(&self.0);
     }
 }
 

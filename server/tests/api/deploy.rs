@@ -479,23 +479,9 @@ async fn teardown_is_202_removes_the_decky_and_knows_its_errors() {
         "Decky ghost not found",
     )
     .await;
-    let r = app
-        .delete("/deckies/db", Some(&admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let ids: Vec<String> = r.json::<Value>().await.unwrap()["lifecycle_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().into())
-        .collect();
-    let rows = app
-        .wait_terminal(&admin, &ids, Duration::from_secs(10))
-        .await;
-    assert_eq!(rows[0]["status"], "succeeded");
-    assert_eq!(rows[0]["operation"], "teardown");
+    let row = app.teardown_ok(&admin, "db", Duration::from_secs(10)).await;
+    assert_eq!(row["status"], "succeeded");
+    assert_eq!(row["operation"], "teardown");
     let names: Vec<String> = app
         .deckies(&admin)
         .await
@@ -594,21 +580,8 @@ async fn the_last_decky_off_a_network_removes_the_network() {
     let tear_down = |name: &'static str| {
         let (app, admin) = (&app, &admin);
         async move {
-            let r = app
-                .delete(&format!("/deckies/{name}"), Some(admin))
-                .send()
-                .await
-                .unwrap();
-            let ids: Vec<String> = r.json::<Value>().await.unwrap()["lifecycle_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().into())
-                .collect();
-            let rows = app
-                .wait_terminal(admin, &ids, Duration::from_secs(10))
-                .await;
-            assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+            let row = app.teardown_ok(admin, name, Duration::from_secs(10)).await;
+            assert_eq!(row["status"], "succeeded", "{row}");
         }
     };
     tear_down("web").await;

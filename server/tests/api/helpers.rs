@@ -210,6 +210,21 @@ impl TestApp {
             .collect()
     }
 
+    /// Tears decky `name` down (asserting 202), waits for its row (up to `within`) and
+    /// returns it.
+    pub async fn teardown_ok(&self, token: &str, name: &str, within: Duration) -> Value {
+        let r = self
+            .delete(&format!("/deckies/{name}"), Some(token))
+            .send()
+            .await
+            .expect("teardown request");
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let id = body["lifecycle_ids"][0].as_str().unwrap().to_owned();
+        self.wait_terminal(token, &[id], within).await.remove(0)
+    }
+
     pub async fn lifecycle(&self, token: &str, ids: &[String]) -> Vec<Value> {
         let q: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
         let r = self

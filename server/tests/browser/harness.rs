@@ -228,48 +228,14 @@ pub async fn wait_count(
     }
 }
 
-/// Removes the containers and networks of the named deckies, even when a test fails:
-/// services first, then bases, then the networks of the servers that owned them.
+/// Removes the containers and networks of the named deckies' servers (each test runs its own
+/// server), even when a test fails.
 pub struct DeckyCleanup(pub Vec<String>);
 
 impl Drop for DeckyCleanup {
     fn drop(&mut self) {
-        let docker = |args: &[&str]| {
-            Command::new("docker")
-                .args(args)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-        };
-        // (id, host, role) of every container of the named deckies.
-        let mut found = Vec::new();
-        for d in &self.0 {
-            let label = format!("label=io.decnet.decky={d}");
-            let format = "{{.ID}} {{.Label \"io.decnet.host\"}} {{.Label \"io.decnet.role\"}}";
-            for line in docker(&["ps", "-a", "--filter", &label, "--format", format]).lines() {
-                if let [id, host, role] = line.split_whitespace().collect::<Vec<_>>()[..] {
-                    found.push((id.to_owned(), host.to_owned(), role.to_owned()));
-                }
-            }
-        }
-        for bases in [false, true] {
-            let ids: Vec<&str> = found
-                .iter()
-                .filter(|(_, _, role)| (role == "base") == bases)
-                .map(|(id, _, _)| id.as_str())
-                .collect();
-            if !ids.is_empty() {
-                docker(&[&["rm", "-f"][..], &ids].concat());
-            }
-        }
-        let mut hosts: Vec<&str> = found.iter().map(|(_, host, _)| host.as_str()).collect();
-        hosts.sort();
-        hosts.dedup();
-        for host in hosts {
-            let label = format!("label=io.decnet.host={host}");
-            for net in docker(&["network", "ls", "-q", "--filter", &label]).split_whitespace() {
-                docker(&["network", "rm", net]);
-            }
+        for host in crate::engine_cleanup::hosts_of(&self.0) {
+            crate::engine_cleanup::remove_host(&host);
         }
     }
 }

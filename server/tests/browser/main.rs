@@ -4,6 +4,9 @@
 #[path = "../api/capture_seed.rs"]
 #[allow(dead_code)]
 mod capture_seed;
+#[path = "../support/engine_cleanup.rs"]
+#[allow(dead_code)]
+mod engine_cleanup;
 #[path = "../api/fake_engine.rs"]
 #[allow(dead_code)]
 mod fake_engine;

@@ -1,8 +1,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-
 use crate::support::{
     containers_of, docker, netns_sysctl, networks_of, spawn_real, Cleanup, SETTLE,
 };
@@ -185,15 +183,8 @@ async fn three_deckies_come_up_hardened_with_their_identity_and_answer_on_their_
     );
 
     // Teardown of one decky removes exactly its containers.
-    let r = app
-        .delete("/deckies/rt-ftp", Some(&admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let ids = crate::support::ids_of(&r.json().await.unwrap());
-    let rows = app.wait_terminal(&admin, &ids, SETTLE).await;
-    assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+    let row = app.teardown_ok(&admin, "rt-ftp", SETTLE).await;
+    assert_eq!(row["status"], "succeeded", "{row}");
     let left = containers_of(&docker, &host).await;
     let expected: Vec<_> = after
         .iter()
@@ -204,13 +195,7 @@ async fn three_deckies_come_up_hardened_with_their_identity_and_answer_on_their_
 
     // Bring it all down through the API.
     for name in ["rt-web", "rt-mix", "rt-more"] {
-        let r = app
-            .delete(&format!("/deckies/{name}"), Some(&admin))
-            .send()
-            .await
-            .unwrap();
-        let ids = crate::support::ids_of(&r.json().await.unwrap());
-        app.wait_terminal(&admin, &ids, SETTLE).await;
+        app.teardown_ok(&admin, name, SETTLE).await;
     }
     assert!(containers_of(&docker, &host).await.is_empty());
 }
@@ -235,15 +220,8 @@ async fn the_last_decky_off_a_network_takes_it_along_and_frees_its_subnet() {
     let tear_down = |name: &'static str| {
         let (app, admin) = (&app, &admin);
         async move {
-            let r = app
-                .delete(&format!("/deckies/{name}"), Some(admin))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::ACCEPTED);
-            let ids = crate::support::ids_of(&r.json().await.unwrap());
-            let rows = app.wait_terminal(admin, &ids, SETTLE).await;
-            assert_eq!(rows[0]["status"], "succeeded", "{}", rows[0]);
+            let row = app.teardown_ok(admin, name, SETTLE).await;
+            assert_eq!(row["status"], "succeeded", "{row}");
         }
     };
     tear_down("nw-a").await;

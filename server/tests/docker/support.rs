@@ -53,40 +53,7 @@ impl Drop for Cleanup {
 }
 
 pub fn cleanup_host(host: &str) {
-    if host.is_empty() {
-        return;
-    }
-    let label = format!("label=io.decnet.host={host}");
-    // Services first, then bases: removing a base under its services can leave Docker
-    // counting a dead endpoint on the network.
-    for role in ["label=io.decnet.role=service", "label=io.decnet.role=base"] {
-        let Ok(out) = std::process::Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label, "--filter", role])
-            .output()
-        else {
-            continue;
-        };
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        if !ids.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output();
-        }
-    }
-    if let Ok(out) = std::process::Command::new("docker")
-        .args(["network", "ls", "-q", "--filter", &label])
-        .output()
-    {
-        for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = std::process::Command::new("docker")
-                .args(["network", "rm", id])
-                .output();
-        }
-    }
+    crate::engine_cleanup::remove_host(host);
 }
 
 /// Containers of a host: (name, id, labels, running) sorted by name.
