@@ -216,6 +216,9 @@ struct Supervisor {
     /// Which container each follower task follows (to recover from a task that panicked).
     task_ids: HashMap<tokio::task::Id, String>,
     reconciles: u32,
+    /// A container's cursor was forgotten since the last reconcile: a batch still in flight
+    /// may have written it again, so the next reconcile sweeps.
+    forgot: bool,
 }
 
 fn label_filter(host: &str) -> HashMap<String, Vec<String>> {
@@ -257,6 +260,7 @@ async fn supervise(
         tasks: JoinSet::new(),
         task_ids: HashMap::new(),
         reconciles: 0,
+        forgot: false,
     };
     let mut report = Report::default();
     let mut events: Option<Events> = None;
@@ -360,9 +364,11 @@ impl Supervisor {
         self.reconciles = self.reconciles.wrapping_add(1);
         if !self.stored.is_empty()
             || self.tracked.len() < before
+            || self.forgot
             || self.reconciles.is_multiple_of(REPORT_EVERY)
         {
             self.stored.clear();
+            self.forgot = false;
             if let Err(e) = store::forget_cursors(&self.db, self.engine.host(), &present).await {
                 tracing::debug!("ingest: forgetting cursors of removed containers failed: {e}");
             }
@@ -459,7 +465,8 @@ impl Supervisor {
         }
     }
 
-    async fn forget_one(&self, id: &str) {
+    async fn forget_one(&mut self, id: &str) {
+        self.forgot = true;
         if let Err(e) = store::forget_cursor(&self.db, self.engine.host(), id).await {
             tracing::debug!("ingest: forgetting the cursor of {id} failed: {e}");
         }
