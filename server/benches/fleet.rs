@@ -406,13 +406,7 @@ async fn bench_real() {
     println!("RSS idle: {} MB", rss_kb(pid) / 1024);
 
     // Warm the image once so both sides start equal.
-    let warm = ini(1, "10.250.2", "http");
-    let warm_ids = post_deploy(&http, &api, &token, json!({"ini_content": warm})).await;
-    wait_all(&http, &api, &token, &warm_ids).await;
-    let host = rows(&http, &api, &token, &warm_ids).await[0]["host_uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let host = warm_up(&http, &api, &token, "10.250.2").await;
 
     // The same engine calls, bare: no database, no lifecycle rows, no API.
     let engine = Arc::new(DockerEngine::new(
@@ -512,6 +506,18 @@ async fn bare_pair(
     out
 }
 
+/// Deploys one decky on `net` (which imports the decoy image) and waits for it; the server's
+/// host uuid, for the clean-up.
+async fn warm_up(http: &reqwest::Client, api: &str, token: &str, net: &str) -> String {
+    let body = json!({"ini_content": ini(1, net, "http")});
+    let ids = post_deploy(http, api, token, body).await;
+    wait_all(http, api, token, &ids).await;
+    rows(http, api, token, &ids).await[0]["host_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Tears the deckies of `ids` down through the API and waits for it.
 async fn tear_down(http: &reqwest::Client, api: &str, token: &str, ids: &[String]) {
     let mut teardowns = Vec::new();
@@ -538,19 +544,8 @@ async fn bench_nice() {
     let http = reqwest::Client::new();
     let token = settle_admin(&http, &api).await;
     println!("\n## again with decnet serve --nice 0 (the priority it was started with)");
-    let warm = post_deploy(
-        &http,
-        &api,
-        &token,
-        json!({"ini_content": ini(1, "10.250.6", "http")}),
-    )
-    .await;
-    wait_all(&http, &api, &token, &warm).await;
+    let host = warm_up(&http, &api, &token, "10.250.6").await;
     lifecycle_rounds(&http, &api, &token, 7, None).await;
-    let host = rows(&http, &api, &token, &warm).await[0]["host_uuid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     drop(proc);
     engine_cleanup::remove_host(&host);
 }

@@ -6,7 +6,7 @@
 //! failure never touches its siblings. On start-up, open rows of this host are re-driven
 //! from the desired state; a watchdog fails rows past a deadline.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -232,15 +232,21 @@ impl Runner {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        // Then this server's networks that no decky of the fleet is on.
+        // Then this server's networks that no decky of the fleet is on (each checked again
+        // under its lock before it goes).
         let networks = self
             .inner
             .engine
             .managed_networks()
             .await
             .map_err(|e| e.to_string())?;
-        for name in networks {
-            self.inner.release_network(&name).await;
+        let in_use = self
+            .inner
+            .networks_in_use()
+            .await
+            .map_err(|e| e.to_string())?;
+        for name in networks.iter().filter(|n| !in_use.contains(*n)) {
+            self.inner.release_network(name).await;
         }
         Ok(orphans.len())
     }
@@ -525,28 +531,33 @@ impl Inner {
             .clone()
     }
 
+    /// The managed networks of every decky of the fleet: wanted, or still on its way out.
+    async fn networks_in_use(&self) -> Result<HashSet<String>, sea_orm::DbErr> {
+        Ok(decky::Entity::find()
+            .select_only()
+            .column(decky::Column::Driver)
+            .column(decky::Column::Subnet)
+            .into_tuple::<(String, String)>()
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(|(driver, subnet)| network_name(driver, subnet))
+            .collect())
+    }
+
     /// Removes managed network `name` when no decky of the fleet (wanted, or still on its way
     /// out) is on it. A failure is logged, never charged to the teardown that asked: the
     /// decky itself is gone.
     async fn release_network(&self, name: &str) {
         let lock = self.net_lock(name);
         let _alone = lock.write().await;
-        let on_it = match decky::Entity::find()
-            .select_only()
-            .column(decky::Column::Driver)
-            .column(decky::Column::Subnet)
-            .into_tuple::<(String, String)>()
-            .all(&self.db)
-            .await
-        {
-            Ok(nets) => nets.iter().any(|(d, s)| network_name(d, s) == name),
+        match self.networks_in_use().await {
+            Ok(in_use) if in_use.contains(name) => return,
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(network = %name, "not removed: database: {e}");
                 return;
             }
-        };
-        if on_it {
-            return;
         }
         match self
             .step("remove network", self.engine.remove_network(name))

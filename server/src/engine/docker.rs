@@ -580,22 +580,10 @@ impl Engine for DockerEngine {
         let Some((_, id)) = found.into_iter().next() else {
             return Ok(false);
         };
-        let attached = match docker.inspect_network(&id, None).await {
-            Ok(n) => n.containers.is_some_and(|c| !c.is_empty()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(false),
-            Err(e) => {
-                drop(known);
-                return Err(self.err(&format!("inspecting network {name}"), e).await);
-            }
-        };
-        if attached {
-            return Ok(false);
-        }
         match docker.remove_network(&id).await {
             Ok(()) => Ok(true),
-            // Gone meanwhile, or Docker still counts an endpoint on it: leave it.
+            // Docker refuses (403 "has active endpoints") while a container is attached, even
+            // one of another server; or it is gone meanwhile: leave it.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 403 | 404 | 409,
                 message,

@@ -480,7 +480,6 @@ async fn teardown_is_202_removes_the_decky_and_knows_its_errors() {
     )
     .await;
     let row = app.teardown_ok(&admin, "db", Duration::from_secs(10)).await;
-    assert_eq!(row["status"], "succeeded");
     assert_eq!(row["operation"], "teardown");
     let names: Vec<String> = app
         .deckies(&admin)
@@ -577,13 +576,7 @@ async fn the_last_decky_off_a_network_removes_the_network() {
     let net = "decnet-bridge-10_77_0_0_24".to_string();
     let networks = || engine.networks.lock().unwrap().clone();
     assert_eq!(networks(), [net.clone()].into());
-    let tear_down = |name: &'static str| {
-        let (app, admin) = (&app, &admin);
-        async move {
-            let row = app.teardown_ok(admin, name, Duration::from_secs(10)).await;
-            assert_eq!(row["status"], "succeeded", "{row}");
-        }
-    };
+    let tear_down = |name| app.teardown_ok(&admin, name, Duration::from_secs(10));
     tear_down("web").await;
     tear_down("db").await;
     assert_eq!(networks(), [net.clone()].into(), "mail is still on it");

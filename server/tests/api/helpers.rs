@@ -210,8 +210,8 @@ impl TestApp {
             .collect()
     }
 
-    /// Tears decky `name` down (asserting 202), waits for its row (up to `within`) and
-    /// returns it.
+    /// Tears decky `name` down (asserting 202), waits for its row (up to `within`), asserts it
+    /// succeeded and returns it.
     pub async fn teardown_ok(&self, token: &str, name: &str, within: Duration) -> Value {
         let r = self
             .delete(&format!("/deckies/{name}"), Some(token))
@@ -222,7 +222,9 @@ impl TestApp {
         let body: Value = r.json().await.unwrap();
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         let id = body["lifecycle_ids"][0].as_str().unwrap().to_owned();
-        self.wait_terminal(token, &[id], within).await.remove(0)
+        let row = self.wait_terminal(token, &[id], within).await.remove(0);
+        assert_eq!(row["status"], "succeeded", "{row}");
+        row
     }
 
     pub async fn lifecycle(&self, token: &str, ids: &[String]) -> Vec<Value> {
